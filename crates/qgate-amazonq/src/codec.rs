@@ -1,0 +1,251 @@
+//! Incremental decoding of the AWS event-stream (`application/vnd.amazon.eventstream`)
+//! into typed [`Event`]s, and the encoder the simulator uses.
+//!
+//! Framing, header types and both CRCs are AWS's own `aws-smithy-eventstream`. On top of
+//! it this module adds what a proxy needs: a hard cap on frame length checked from the
+//! prelude (before buffering the frame), an early prelude-CRC check so a corrupt length
+//! never makes us wait for bytes that will not come, and a truncation check at end of
+//! input. A corrupt, truncated or oversized stream is an error, never a panic.
+
+use crate::event::{Event, StreamError};
+use aws_smithy_eventstream::frame::{read_message_from, write_message_to};
+use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
+use bytes::{Buf, Bytes, BytesMut};
+
+/// Frames longer than this are rejected (the service's own limit is far below it).
+pub const MAX_FRAME_LEN: u32 = 16 * 1024 * 1024;
+const PRELUDE_LEN: usize = 12;
+const MIN_FRAME_LEN: u32 = 16;
+
+/// Why the byte stream could not be decoded. All are fatal for the stream.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("event-stream frame of {0} bytes exceeds the 16 MiB limit")]
+    FrameTooLarge(u32),
+    #[error("event-stream frame length {0} is below the 16-byte minimum")]
+    FrameTooSmall(u32),
+    #[error("event-stream prelude checksum mismatch")]
+    PreludeChecksum,
+    #[error("invalid event-stream frame: {0}")]
+    Frame(String),
+    #[error("event-stream ended inside a frame ({0} bytes left over)")]
+    Truncated(usize),
+    #[error("event {event_type} has an unreadable payload: {reason}")]
+    Payload { event_type: String, reason: String },
+    #[error("event-stream frame without a :message-type header")]
+    MissingMessageType,
+}
+
+/// What the decoder yields besides events.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DecodeFailure {
+    /// An in-band exception or error frame.
+    #[error(transparent)]
+    Stream(#[from] StreamError),
+    /// The bytes are not a valid event stream.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+}
+
+/// Feeds on arbitrary chunks, yields complete events in order.
+#[derive(Debug, Default)]
+pub struct EventStreamDecoder {
+    buf: BytesMut,
+    frames: u64,
+    ignored: u64,
+}
+
+impl EventStreamDecoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends received bytes.
+    pub fn push(&mut self, chunk: &[u8]) {
+        self.buf.extend_from_slice(chunk);
+    }
+
+    /// Frames decoded so far (including ignored ones).
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    /// Frames of event types we do not use, skipped.
+    pub fn ignored_frames(&self) -> u64 {
+        self.ignored
+    }
+
+    /// The next complete event, `Ok(None)` when more bytes are needed.
+    pub fn next_event(&mut self) -> Result<Option<Event>, DecodeFailure> {
+        loop {
+            let Some(message) = self.next_message()? else {
+                return Ok(None);
+            };
+            self.frames += 1;
+            match interpret(&message)? {
+                Some(ev) => return Ok(Some(ev)),
+                None => self.ignored += 1,
+            }
+        }
+    }
+
+    /// Call at end of input: leftover bytes mean the stream was cut inside a frame.
+    pub fn finish(&self) -> Result<(), DecodeError> {
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            Err(DecodeError::Truncated(self.buf.len()))
+        }
+    }
+
+    fn next_message(&mut self) -> Result<Option<Message>, DecodeError> {
+        if self.buf.len() < PRELUDE_LEN {
+            return Ok(None);
+        }
+        let total = u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]);
+        if total > MAX_FRAME_LEN {
+            return Err(DecodeError::FrameTooLarge(total));
+        }
+        if total < MIN_FRAME_LEN {
+            return Err(DecodeError::FrameTooSmall(total));
+        }
+        let prelude_crc = u32::from_be_bytes([self.buf[8], self.buf[9], self.buf[10], self.buf[11]]);
+        if crc32fast::hash(&self.buf[..8]) != prelude_crc {
+            return Err(DecodeError::PreludeChecksum);
+        }
+        let total = total as usize;
+        if self.buf.len() < total {
+            self.buf.reserve(total - self.buf.len());
+            return Ok(None);
+        }
+        let frame = self.buf.split_to(total).freeze();
+        read_message_from(frame)
+            .map(Some)
+            .map_err(|e| DecodeError::Frame(e.to_string()))
+    }
+}
+
+fn header_str<'a>(message: &'a Message, name: &str) -> Option<&'a str> {
+    message
+        .headers()
+        .iter()
+        .find(|h| h.name().as_str() == name)
+        .and_then(|h| h.value().as_string().ok())
+        .map(|s| s.as_str())
+}
+
+fn interpret(message: &Message) -> Result<Option<Event>, DecodeFailure> {
+    let message_type =
+        header_str(message, ":message-type").ok_or(DecodeError::MissingMessageType)?;
+    match message_type {
+        "event" => {
+            let event_type = header_str(message, ":event-type").unwrap_or_default();
+            Event::from_payload(event_type, message.payload()).map_err(|e| {
+                DecodeFailure::Decode(DecodeError::Payload {
+                    event_type: event_type.to_owned(),
+                    reason: e.to_string(),
+                })
+            })
+        }
+        "exception" => {
+            let exception_type = header_str(message, ":exception-type")
+                .unwrap_or("UnknownException")
+                .to_owned();
+            let (message_text, reason) = exception_payload(message.payload());
+            Err(StreamError::Exception {
+                exception_type,
+                message: message_text,
+                reason,
+            }
+            .into())
+        }
+        "error" => Err(StreamError::Service {
+            code: header_str(message, ":error-code")
+                .unwrap_or("UnknownError")
+                .to_owned(),
+            message: header_str(message, ":error-message")
+                .unwrap_or_default()
+                .to_owned(),
+        }
+        .into()),
+        // Unknown message types are ignored like unknown events.
+        _ => Ok(None),
+    }
+}
+
+fn exception_payload(payload: &[u8]) -> (String, Option<String>) {
+    #[derive(serde::Deserialize)]
+    struct P {
+        #[serde(default, alias = "Message")]
+        message: Option<String>,
+        #[serde(default)]
+        reason: Option<String>,
+    }
+    match serde_json::from_slice::<P>(payload) {
+        Ok(p) => (p.message.unwrap_or_default(), p.reason),
+        Err(_) => (String::from_utf8_lossy(payload).into_owned(), None),
+    }
+}
+
+fn encode(message: &Message) -> Bytes {
+    let mut out = Vec::with_capacity(message.payload().len() + 128);
+    // Our headers are short and payloads far below the size limit, so this cannot fail;
+    // if it ever did, an empty frame makes the receiving decoder fail loudly.
+    let _ = write_message_to(message, &mut out);
+    Bytes::from(out)
+}
+
+/// An `event` frame with a JSON payload.
+pub fn encode_event_frame(event_type: &str, payload: &[u8]) -> Bytes {
+    encode(&Message::new_from_parts(
+        vec![
+            Header::new(":message-type", HeaderValue::String("event".into())),
+            Header::new(":event-type", HeaderValue::String(event_type.to_owned().into())),
+            Header::new(":content-type", HeaderValue::String("application/json".into())),
+        ],
+        Bytes::copy_from_slice(payload),
+    ))
+}
+
+/// An `exception` frame.
+pub fn encode_exception_frame(exception_type: &str, payload: &[u8]) -> Bytes {
+    encode(&Message::new_from_parts(
+        vec![
+            Header::new(":message-type", HeaderValue::String("exception".into())),
+            Header::new(
+                ":exception-type",
+                HeaderValue::String(exception_type.to_owned().into()),
+            ),
+            Header::new(":content-type", HeaderValue::String("application/json".into())),
+        ],
+        Bytes::copy_from_slice(payload),
+    ))
+}
+
+/// An `error` frame.
+pub fn encode_error_frame(code: &str, message: &str) -> Bytes {
+    encode(&Message::new_from_parts(
+        vec![
+            Header::new(":message-type", HeaderValue::String("error".into())),
+            Header::new(":error-code", HeaderValue::String(code.to_owned().into())),
+            Header::new(":error-message", HeaderValue::String(message.to_owned().into())),
+        ],
+        Bytes::new(),
+    ))
+}
+
+/// Encodes an arbitrary message (tests use it for frames with every header type).
+pub fn encode_message(message: &Message) -> Bytes {
+    encode(message)
+}
+
+/// Reads exactly one frame from the front of `bytes` (tests, tools).
+pub fn decode_one(mut bytes: Bytes) -> Result<Message, DecodeError> {
+    if bytes.remaining() < PRELUDE_LEN {
+        return Err(DecodeError::Truncated(bytes.remaining()));
+    }
+    read_message_from(&mut bytes).map_err(|e| DecodeError::Frame(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests;

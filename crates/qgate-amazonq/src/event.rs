@@ -1,0 +1,323 @@
+//! Typed events of the `GenerateAssistantResponse` response stream, and the exception /
+//! error frames it may carry.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// A decoded, recognised event. Event types the translator has no use for
+/// (`codeReferenceEvent`, `followupPromptEvent`, ...) are skipped by the decoder.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// Q-CLI dialect only, first in the stream.
+    InitialResponse { conversation_id: Option<String> },
+    /// A text delta.
+    AssistantResponse { content: String },
+    /// A fragment of a tool call; fragments of one id are concatenated until `stop`.
+    ToolUse {
+        tool_use_id: String,
+        name: String,
+        input: String,
+        stop: bool,
+    },
+    /// Native reasoning content (official model; thinking usually arrives as tags).
+    Reasoning {
+        text: String,
+        signature: Option<String>,
+    },
+    /// Kiro-specific: how full the context window is, 0–100.
+    ContextUsage { percentage: f64 },
+    /// Credits used.
+    Metering { unit: Option<String>, usage: f64 },
+    /// Token usage from `metadataEvent.tokenUsage`.
+    TokenUsage {
+        uncached_input_tokens: Option<u64>,
+        output_tokens: Option<u64>,
+        cache_read_input_tokens: Option<u64>,
+        cache_write_input_tokens: Option<u64>,
+    },
+    /// `messageMetadataEvent`.
+    MessageMetadata {
+        conversation_id: Option<String>,
+        utterance_id: Option<String>,
+    },
+    /// `invalidStateEvent`: the service could not continue.
+    InvalidState { reason: String, message: String },
+}
+
+/// An in-band failure: an `exception` frame (`:exception-type`) or an `error` frame
+/// (`:error-code`), received after the HTTP 200.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StreamError {
+    #[error("upstream exception {exception_type}: {message}")]
+    Exception {
+        exception_type: String,
+        message: String,
+        reason: Option<String>,
+    },
+    #[error("upstream error frame {code}: {message}")]
+    Service { code: String, message: String },
+}
+
+impl StreamError {
+    /// `ContentLengthExceededException`: the output budget ran out; not a failure.
+    pub fn is_output_limit(&self) -> bool {
+        matches!(self, StreamError::Exception { exception_type, .. }
+            if exception_type == "ContentLengthExceededException")
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AssistantPayload {
+    #[serde(default)]
+    content: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ToolUsePayload {
+    #[serde(default)]
+    tool_use_id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    input: Option<Value>,
+    #[serde(default)]
+    stop: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReasoningPayload {
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    signature: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ContextUsagePayload {
+    #[serde(default)]
+    context_usage_percentage: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MeteringPayload {
+    #[serde(default)]
+    unit: Option<String>,
+    #[serde(default)]
+    usage: f64,
+}
+
+#[derive(Deserialize, Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct TokenUsagePayload {
+    #[serde(default)]
+    uncached_input_tokens: Option<u64>,
+    #[serde(default)]
+    output_tokens: Option<u64>,
+    #[serde(default)]
+    cache_read_input_tokens: Option<u64>,
+    #[serde(default)]
+    cache_write_input_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MetadataPayload {
+    #[serde(default)]
+    token_usage: Option<TokenUsagePayload>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConversationPayload {
+    #[serde(default)]
+    conversation_id: Option<String>,
+    #[serde(default)]
+    utterance_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct InvalidStatePayload {
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+/// Why a recognised event's payload could not be read.
+pub type PayloadError = serde_json::Error;
+
+impl Event {
+    /// Decodes the payload of an `event` frame. `Ok(None)` for event types we ignore.
+    pub fn from_payload(event_type: &str, payload: &[u8]) -> Result<Option<Event>, PayloadError> {
+        let ev = match event_type {
+            "assistantResponseEvent" => {
+                let p: AssistantPayload = serde_json::from_slice(payload)?;
+                Event::AssistantResponse {
+                    content: p.content.unwrap_or_default(),
+                }
+            }
+            "toolUseEvent" => {
+                let p: ToolUsePayload = serde_json::from_slice(payload)?;
+                let input = match p.input {
+                    None | Some(Value::Null) => String::new(),
+                    Some(Value::String(s)) => s,
+                    // Tolerated: some captures carry the input as an object.
+                    Some(other) => other.to_string(),
+                };
+                Event::ToolUse {
+                    tool_use_id: p.tool_use_id,
+                    name: p.name,
+                    input,
+                    stop: p.stop.unwrap_or(false),
+                }
+            }
+            "reasoningContentEvent" => {
+                let p: ReasoningPayload = serde_json::from_slice(payload)?;
+                Event::Reasoning {
+                    text: p.text.unwrap_or_default(),
+                    signature: p.signature,
+                }
+            }
+            "contextUsageEvent" => {
+                let p: ContextUsagePayload = serde_json::from_slice(payload)?;
+                Event::ContextUsage {
+                    percentage: p.context_usage_percentage,
+                }
+            }
+            "meteringEvent" => {
+                let p: MeteringPayload = serde_json::from_slice(payload)?;
+                Event::Metering {
+                    unit: p.unit,
+                    usage: p.usage,
+                }
+            }
+            "metadataEvent" => {
+                let p: MetadataPayload = serde_json::from_slice(payload)?;
+                let Some(u) = p.token_usage else {
+                    return Ok(None);
+                };
+                Event::TokenUsage {
+                    uncached_input_tokens: u.uncached_input_tokens,
+                    output_tokens: u.output_tokens,
+                    cache_read_input_tokens: u.cache_read_input_tokens,
+                    cache_write_input_tokens: u.cache_write_input_tokens,
+                }
+            }
+            "messageMetadataEvent" => {
+                let p: ConversationPayload = serde_json::from_slice(payload)?;
+                Event::MessageMetadata {
+                    conversation_id: p.conversation_id,
+                    utterance_id: p.utterance_id,
+                }
+            }
+            "initial-response" => {
+                let p: ConversationPayload =
+                    serde_json::from_slice(payload).unwrap_or(ConversationPayload {
+                        conversation_id: None,
+                        utterance_id: None,
+                    });
+                Event::InitialResponse {
+                    conversation_id: p.conversation_id,
+                }
+            }
+            "invalidStateEvent" => {
+                let p: InvalidStatePayload = serde_json::from_slice(payload)?;
+                Event::InvalidState {
+                    reason: p.reason.unwrap_or_default(),
+                    message: p.message.unwrap_or_default(),
+                }
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some(ev))
+    }
+
+    /// The `:event-type` header value of this event.
+    pub const fn event_type(&self) -> &'static str {
+        match self {
+            Event::InitialResponse { .. } => "initial-response",
+            Event::AssistantResponse { .. } => "assistantResponseEvent",
+            Event::ToolUse { .. } => "toolUseEvent",
+            Event::Reasoning { .. } => "reasoningContentEvent",
+            Event::ContextUsage { .. } => "contextUsageEvent",
+            Event::Metering { .. } => "meteringEvent",
+            Event::TokenUsage { .. } => "metadataEvent",
+            Event::MessageMetadata { .. } => "messageMetadataEvent",
+            Event::InvalidState { .. } => "invalidStateEvent",
+        }
+    }
+
+    /// The JSON payload the service sends for this event.
+    pub fn payload(&self) -> Value {
+        match self {
+            Event::InitialResponse { conversation_id } => json!({"conversationId": conversation_id}),
+            Event::AssistantResponse { content } => json!({"content": content}),
+            Event::ToolUse {
+                tool_use_id,
+                name,
+                input,
+                stop,
+            } => {
+                let mut v = json!({"toolUseId": tool_use_id, "name": name, "input": input});
+                if *stop {
+                    v["stop"] = Value::Bool(true);
+                }
+                v
+            }
+            Event::Reasoning { text, signature } => json!({"text": text, "signature": signature}),
+            Event::ContextUsage { percentage } => json!({"contextUsagePercentage": percentage}),
+            Event::Metering { unit, usage } => json!({"unit": unit, "unitPlural": unit.as_ref().map(|u| format!("{u}s")), "usage": usage}),
+            Event::TokenUsage {
+                uncached_input_tokens,
+                output_tokens,
+                cache_read_input_tokens,
+                cache_write_input_tokens,
+            } => json!({"tokenUsage": TokenUsagePayload {
+                uncached_input_tokens: *uncached_input_tokens,
+                output_tokens: *output_tokens,
+                cache_read_input_tokens: *cache_read_input_tokens,
+                cache_write_input_tokens: *cache_write_input_tokens,
+            }}),
+            Event::MessageMetadata {
+                conversation_id,
+                utterance_id,
+            } => json!({"conversationId": conversation_id, "utteranceId": utterance_id}),
+            Event::InvalidState { reason, message } => json!({"reason": reason, "message": message}),
+        }
+    }
+
+    /// This event as one CRC-valid event-stream frame.
+    pub fn to_frame(&self) -> Bytes {
+        let payload = serde_json::to_vec(&self.payload()).unwrap_or_default();
+        crate::codec::encode_event_frame(self.event_type(), &payload)
+    }
+}
+
+impl StreamError {
+    /// This error as one CRC-valid frame (`exception` or `error` message type).
+    pub fn to_frame(&self) -> Bytes {
+        match self {
+            StreamError::Exception {
+                exception_type,
+                message,
+                reason,
+            } => {
+                let mut v = json!({"message": message});
+                if let Some(r) = reason {
+                    v["reason"] = Value::String(r.clone());
+                }
+                crate::codec::encode_exception_frame(
+                    exception_type,
+                    &serde_json::to_vec(&v).unwrap_or_default(),
+                )
+            }
+            StreamError::Service { code, message } => crate::codec::encode_error_frame(code, message),
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! Anthropic Messages API wire types: requests, responses, SSE stream events and the error body.
+//!
+//! Pure serde types with no I/O. Requests are *tolerant* (unknown fields and unknown
+//! content-block types are accepted, as the real API's clients send many extras);
+//! responses and stream events are *exact* (they are what real SDKs parse).
+//!
+//! The Anthropic error JSON is built in exactly one place: [`error::ApiError`].
+
+pub mod error;
+pub mod models;
+pub mod request;
+pub mod response;
+pub mod stream;
+
+pub use error::{ApiError, ErrorKind};
+pub use request::{
+    ContentBlock, CountTokensRequest, ImageSource, Message, MessageContent, MessagesRequest,
+    Metadata, Role, SystemPrompt, ThinkingConfig, Tool, ToolResultContent,
+};
+pub use response::{MessageResponse, ResponseBlock, StopReason, Usage};
+pub use stream::{BlockStart, Delta, StreamEvent};

@@ -1,0 +1,2 @@
+//! qgate-bench
+fn main() {}

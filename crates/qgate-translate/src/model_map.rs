@@ -1,0 +1,1 @@
+//! model_map (in progress)

@@ -1,0 +1,1 @@
+//! thinking (in progress)

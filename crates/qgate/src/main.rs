@@ -1,0 +1,2 @@
+//! qgate binary
+fn main() {}
