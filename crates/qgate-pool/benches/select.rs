@@ -1,0 +1,85 @@
+//! Cost of the pool on the request path: one `select` plus one `report(Success)` per
+//! iteration, for 3, 100 and 1 000 accounts under each strategy. The target is that the
+//! per-request cost does not grow with the pool (except `least_used`, whose exact
+//! arg-min is inherently a scan).
+//!
+//! `cargo bench -p qgate-pool --bench select`
+
+#![allow(clippy::unwrap_used)]
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use qgate_pool::{AccountId, AccountSettings, Outcome, Pool, PoolConfig, SelectRequest, Strategy};
+use std::hint::black_box;
+use std::time::Duration;
+
+const SIZES: [usize; 3] = [3, 100, 1_000];
+const START_MS: u64 = 1_700_000_000_000;
+
+fn pool(strategy: Strategy, n: usize, sticky: bool) -> Pool {
+    let accounts = (0..n)
+        .map(|i| {
+            let mut s = AccountSettings::new(AccountId::new(&format!("acct-{i}")).unwrap());
+            s.weight = [10, 5, 3][i % 3];
+            s
+        })
+        .collect();
+    let cfg = PoolConfig {
+        strategy,
+        sticky_ttl_ms: sticky.then_some(3_600_000),
+        ..PoolConfig::default()
+    };
+    Pool::new(cfg, accounts).unwrap()
+}
+
+fn select_and_report(c: &mut Criterion) {
+    let mut group = c.benchmark_group("select+report");
+    group
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    for strategy in Strategy::ALL {
+        for n in SIZES {
+            let pool = pool(strategy, n, false);
+            let mut now = START_MS;
+            group.bench_with_input(BenchmarkId::new(strategy.as_str(), n), &n, |b, _| {
+                b.iter(|| {
+                    now += 1;
+                    let req = SelectRequest::new("claude-sonnet-4");
+                    let lease = pool.select(black_box(&req), now).unwrap();
+                    let ttfe_ms = 50 + lease.account().as_str().len() as u64;
+                    black_box(pool.report(lease, Outcome::Success { ttfe_ms }, now));
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+fn sticky_sessions(c: &mut Criterion) {
+    let mut group = c.benchmark_group("select+report sticky");
+    group
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    let sessions: Vec<String> = (0..10_000).map(|i| format!("session-{i}")).collect();
+    for n in SIZES {
+        let pool = pool(Strategy::WeightedRoundRobin, n, true);
+        let mut now = START_MS;
+        let mut i = 0;
+        group.bench_with_input(BenchmarkId::new("weighted_round_robin", n), &n, |b, _| {
+            b.iter(|| {
+                now += 1;
+                i = (i + 1) % sessions.len();
+                let req = SelectRequest {
+                    model: "claude-sonnet-4",
+                    session: Some(&sessions[i]),
+                    exclude: &[],
+                };
+                let lease = pool.select(black_box(&req), now).unwrap();
+                black_box(pool.report(lease, Outcome::Success { ttfe_ms: 80 }, now));
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, select_and_report, sticky_sessions);
+criterion_main!(benches);

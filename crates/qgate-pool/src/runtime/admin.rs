@@ -1,0 +1,165 @@
+//! Changes that come from outside the request path: admin enable/disable/reset, state
+//! restored from disk, and state decided by another instance.
+
+use super::{AccountCore, AccountRuntime};
+use crate::breaker::BreakerPhase;
+use crate::persist::SharedState;
+use crate::state::{AccountState, StateKind, Transition};
+
+impl AccountRuntime {
+    fn breaker_kind(core: &AccountCore, now_ms: u64) -> StateKind {
+        match core.breaker.phase_at(now_ms) {
+            BreakerPhase::Closed => StateKind::BreakerClosed,
+            BreakerPhase::Open => StateKind::BreakerOpen,
+            BreakerPhase::HalfOpen => StateKind::BreakerHalfOpen,
+        }
+    }
+
+    /// Record what changed between two readings of the same account.
+    fn diff(
+        &self,
+        before: (StateKind, StateKind),
+        core: &AccountCore,
+        now_ms: u64,
+        reason: &str,
+        out: &mut Vec<Transition>,
+    ) {
+        let (state_before, breaker_before) = before;
+        let state_after = self.kind_at(core, now_ms);
+        if state_after != state_before {
+            let timed = matches!(
+                state_after,
+                StateKind::Throttled | StateKind::QuotaExhausted
+            );
+            let until = if timed { core.health.until_ms() } else { None };
+            out.push(self.transition(state_before, state_after, until, reason));
+        }
+        let breaker_after = Self::breaker_kind(core, now_ms);
+        if breaker_after != breaker_before {
+            let until = if breaker_after == StateKind::BreakerOpen {
+                core.breaker.open_until_ms()
+            } else {
+                None
+            };
+            out.push(self.transition(breaker_before, breaker_after, until, reason));
+        }
+    }
+
+    /// Admin enable (`Some(true)`), disable (`Some(false)`) or back to the config (`None`).
+    pub(crate) fn set_admin_override(&self, value: Option<bool>, now_ms: u64) -> Vec<Transition> {
+        let core = self.core.lock();
+        let before = (
+            self.kind_at(&core, now_ms),
+            Self::breaker_kind(&core, now_ms),
+        );
+        self.store_admin_override(value);
+        let reason = match value {
+            Some(true) => "enabled by admin",
+            Some(false) => "disabled by admin",
+            None => "admin override cleared",
+        };
+        let mut out = Vec::new();
+        self.diff(before, &core, now_ms, reason, &mut out);
+        out
+    }
+
+    /// Close the breaker and lift every health state; counters and the admin flag stay.
+    pub(crate) fn reset(&self, now_ms: u64) -> Vec<Transition> {
+        let mut core = self.core.lock();
+        let before = (
+            self.kind_at(&core, now_ms),
+            Self::breaker_kind(&core, now_ms),
+        );
+        let mut out = Vec::new();
+        for mark in core.model_marks.iter().filter(|m| now_ms < m.until_ms) {
+            let mut t = self.transition(
+                StateKind::ModelUnavailable,
+                StateKind::Active,
+                None,
+                "reset by admin",
+            );
+            t.model = Some(mark.model.clone());
+            out.push(t);
+        }
+        core.health = AccountState::Active;
+        core.breaker.reset();
+        core.throttle_level = 0;
+        core.overload_level = 0;
+        core.overload_until_ms = 0;
+        core.model_marks.clear();
+        self.diff(before, &core, now_ms, "reset by admin", &mut out);
+        self.sync_gates(&core);
+        out
+    }
+
+    /// Restore a persisted state (startup). Only states still in force are taken.
+    pub(crate) fn restore(
+        &self,
+        admin_enabled: Option<bool>,
+        state: Option<AccountState>,
+        now_ms: u64,
+    ) -> Vec<Transition> {
+        let mut core = self.core.lock();
+        let before = (
+            self.kind_at(&core, now_ms),
+            Self::breaker_kind(&core, now_ms),
+        );
+        if admin_enabled.is_some() {
+            self.store_admin_override(admin_enabled);
+        }
+        if let Some(state) = state
+            && state.in_force(now_ms)
+            && !matches!(state, AccountState::Disabled { .. })
+        {
+            core.health = state;
+        }
+        let mut out = Vec::new();
+        self.diff(before, &core, now_ms, "restored from saved state", &mut out);
+        self.sync_gates(&core);
+        out
+    }
+
+    pub(crate) fn shared_state(&self) -> SharedState {
+        let core = self.core.lock();
+        SharedState {
+            account: self.id.clone(),
+            admin_enabled: self.admin_override(),
+            state: core.health.clone(),
+            breaker: core.breaker.record(),
+            unavailable_models: core.model_marks.clone(),
+            throttle_level: core.throttle_level,
+            overload_level: core.overload_level,
+            overload_until_ms: core.overload_until_ms,
+        }
+    }
+
+    /// Adopt a state another instance decided (shared-store mode). Replaces the local
+    /// view wholesale; counters stay local.
+    pub(crate) fn adopt(&self, remote: &SharedState, now_ms: u64) -> Vec<Transition> {
+        let mut core = self.core.lock();
+        let before = (
+            self.kind_at(&core, now_ms),
+            Self::breaker_kind(&core, now_ms),
+        );
+        self.store_admin_override(remote.admin_enabled);
+        core.health = match &remote.state {
+            AccountState::Disabled { .. } => AccountState::Active,
+            other => other.clone(),
+        };
+        core.breaker.adopt(&remote.breaker);
+        core.model_marks = remote.unavailable_models.clone();
+        core.throttle_level = remote.throttle_level;
+        core.overload_level = remote.overload_level;
+        core.overload_until_ms = remote.overload_until_ms;
+        let mut out = Vec::new();
+        self.diff(
+            before,
+            &core,
+            now_ms,
+            "state from another instance",
+            &mut out,
+        );
+        self.sync_gates(&core);
+        out
+    }
+}
