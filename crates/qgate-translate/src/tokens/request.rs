@@ -1,0 +1,85 @@
+//! Input-token estimate over a *translated* Amazon Q request: what the model actually
+//! reads, including the repairs and the system pair the translator added, so the number
+//! tracks the upstream context usage that calibrates it.
+
+use super::estimate_milli;
+use qgate_amazonq::{
+    AssistantResponseMessage, ChatMessage, GenerateAssistantResponseRequest, ToolResultContent,
+    UserInputMessage,
+};
+use serde_json::Value;
+
+/// Fixed cost of one image. Anthropic bills `width × height / 750` tokens, capped near
+/// 1 600 for the largest images the API keeps; the bytes are not decoded here, so every
+/// image is charged as a large one.
+pub const IMAGE_TOKENS: u64 = 1_600;
+
+/// Role markers and separators the model sees around each message.
+pub const MESSAGE_OVERHEAD_TOKENS: u64 = 4;
+
+/// Framing of one tool definition (name/description/schema wrappers).
+pub const TOOL_OVERHEAD_TOKENS: u64 = 8;
+
+/// Estimated input tokens of a translated request: every message's content, tool
+/// specifications (name, description, schema JSON), tool results, tool uses (name and
+/// input JSON), a per-message overhead and a fixed cost per image.
+pub fn estimate_request(body: &GenerateAssistantResponseRequest) -> u64 {
+    let state = &body.conversation_state;
+    let mut milli: u64 = 0;
+    let mut buffer = Vec::new();
+    for item in &state.history {
+        milli += match item {
+            ChatMessage::UserInputMessage(user) => user_milli(user, &mut buffer),
+            ChatMessage::AssistantResponseMessage(assistant) => {
+                assistant_milli(assistant, &mut buffer)
+            }
+        };
+    }
+    milli += user_milli(&state.current_message.user_input_message, &mut buffer);
+    milli.div_ceil(1000)
+}
+
+fn user_milli(user: &UserInputMessage, buffer: &mut Vec<u8>) -> u64 {
+    let mut milli = MESSAGE_OVERHEAD_TOKENS * 1000 + estimate_milli(&user.content);
+    milli += user.images.len() as u64 * IMAGE_TOKENS * 1000;
+    let Some(context) = &user.user_input_message_context else {
+        return milli;
+    };
+    for tool in &context.tools {
+        let spec = &tool.tool_specification;
+        milli += TOOL_OVERHEAD_TOKENS * 1000;
+        milli += estimate_milli(&spec.name) + estimate_milli(&spec.description);
+        milli += json_milli(&spec.input_schema.json, buffer);
+    }
+    for result in &context.tool_results {
+        milli += MESSAGE_OVERHEAD_TOKENS * 1000;
+        for block in &result.content {
+            milli += match block {
+                ToolResultContent::Text(text) => estimate_milli(text),
+                ToolResultContent::Json(value) => json_milli(value, buffer),
+            };
+        }
+    }
+    milli
+}
+
+fn assistant_milli(assistant: &AssistantResponseMessage, buffer: &mut Vec<u8>) -> u64 {
+    let mut milli = MESSAGE_OVERHEAD_TOKENS * 1000 + estimate_milli(&assistant.content);
+    for tool_use in &assistant.tool_uses {
+        milli += MESSAGE_OVERHEAD_TOKENS * 1000 + estimate_milli(&tool_use.name);
+        milli += json_milli(&tool_use.input, buffer);
+    }
+    milli
+}
+
+/// Tokens of a JSON value as the model reads it: its compact serialisation, which is
+/// what the weights were fitted on (structure merges into few tokens, `":"` and `"},{"`).
+fn json_milli(value: &Value, buffer: &mut Vec<u8>) -> u64 {
+    buffer.clear();
+    match serde_json::to_writer(&mut *buffer, value) {
+        Ok(()) => estimate_milli(&String::from_utf8_lossy(buffer)),
+        // Serialising a `Value` into memory cannot fail; an estimate of zero is still a
+        // usable answer if it ever did.
+        Err(_) => 0,
+    }
+}
