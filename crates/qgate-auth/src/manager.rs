@@ -18,6 +18,7 @@
 //! async lock that serialises refreshes and saves.
 
 mod flight;
+mod state;
 
 use std::fmt;
 use std::sync::Arc;
@@ -28,7 +29,8 @@ use qgate_store::{CachedToken, StoreError, TokenStore};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::{AuthEndpoints, Credentials, RefreshError};
-use flight::{Inner, Want};
+use flight::Inner;
+use state::Want;
 
 /// An access token as handed to the data plane. Cheap to clone; `Debug` is redacted.
 ///
