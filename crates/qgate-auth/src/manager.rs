@@ -97,8 +97,10 @@ impl Default for RefreshOptions {
 /// Refresh history of one account, for the admin API and metrics.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RefreshStats {
-    pub refreshes_ok: u64,
-    pub refreshes_failed: u64,
+    /// Successful refreshes.
+    pub ok: u64,
+    /// Failed refreshes (transient or denied).
+    pub failed: u64,
     /// [`RefreshError::code`] of the latest attempt when it failed; `None` after a success.
     pub last_error_code: Option<String>,
     /// When the latest successful refresh completed.

@@ -29,15 +29,18 @@ pub struct FileTokenStore {
 impl FileTokenStore {
     /// A store in `dir`, also reading the legacy file `{dir}.json` for `default` (for the
     /// default directory that is the original's `~/.amazonq_token_cache.json`).
-    /// Nothing touches the disk until the first load or save.
-    pub fn new(dir: impl Into<PathBuf>) -> Self {
+    ///
+    /// Creates `dir` (0700) or tightens it now, so an unusable cache directory fails the
+    /// start instead of the first token save an hour later.
+    pub fn new(dir: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let dir: PathBuf = dir.into();
+        ensure_private_dir(&dir).map_err(|err| StoreError::io("create", &dir, err))?;
         let mut legacy = dir.clone().into_os_string();
         legacy.push(".json");
-        FileTokenStore {
+        Ok(FileTokenStore {
             dir: dir.into(),
             legacy_file: Some(PathBuf::from(legacy).into()),
-        }
+        })
     }
 
     /// Read the legacy single-account file from `path` instead, or not at all (`None`).
@@ -46,9 +49,11 @@ impl FileTokenStore {
         self
     }
 
-    /// `~/.amazonq_token_cache`, or `None` when the home directory is unknown.
-    pub fn default_dir() -> Option<PathBuf> {
-        std::env::home_dir().map(|home| home.join(".amazonq_token_cache"))
+    /// `~/.amazonq_token_cache`; relative to the working directory when the home directory
+    /// is unknown (a service account without `HOME`), rather than failing the start.
+    pub fn default_dir() -> PathBuf {
+        const NAME: &str = ".amazonq_token_cache";
+        std::env::home_dir().map_or_else(|| PathBuf::from(NAME), |home| home.join(NAME))
     }
 
     pub fn dir(&self) -> &Path {

@@ -208,7 +208,7 @@ impl State {
         self.attempts += 1;
         self.last_outcome = Some(Ok(token.clone()));
         self.last_transient_failure = None;
-        self.stats.refreshes_ok += 1;
+        self.stats.ok += 1;
         self.stats.last_error_code = None;
         self.stats.last_refresh_at = Some(now);
         token
@@ -217,7 +217,7 @@ impl State {
     pub(super) fn record_failure(&mut self, err: &RefreshError, now: Timestamp) {
         self.attempts += 1;
         self.last_outcome = Some(Err(err.clone()));
-        self.stats.refreshes_failed += 1;
+        self.stats.failed += 1;
         self.stats.last_error_code = Some(err.code().to_owned());
         self.stats.last_failure_at = Some(now);
         if err.is_permanent() {

@@ -67,7 +67,7 @@ impl TokenStore for FlakyStore {
 async fn failed_save_keeps_the_rotated_token_in_memory_and_persist_retries() {
     let h = Harness::start(Reply::token("aoa-2", Some(3600), Some("aor-rotated-2"))).await;
     let flaky = Arc::new(FlakyStore {
-        files: FileTokenStore::new(h.store.dir()),
+        files: FileTokenStore::new(h.store.dir()).unwrap(),
         failing: AtomicBool::new(true),
     });
     let manager = qgate_auth::TokenManager::new(

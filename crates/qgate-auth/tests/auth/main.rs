@@ -41,7 +41,7 @@ impl Harness {
         let dir = tempfile::tempdir().unwrap();
         Harness {
             mock: MockTokenService::start(fallback).await,
-            store: Arc::new(FileTokenStore::new(dir.path().join("cache"))),
+            store: Arc::new(FileTokenStore::new(dir.path().join("cache")).unwrap()),
             _dir: dir,
             http: reqwest::Client::builder().no_proxy().build().unwrap(),
         }

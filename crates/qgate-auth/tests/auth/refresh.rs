@@ -42,7 +42,7 @@ async fn oidc_refresh_sends_the_sdk_request_and_caches_the_token() {
     let expires_at = manager.expires_at().unwrap();
     assert!(expires_at > Timestamp::now() + Duration::from_secs(3000));
     assert_eq!(h.cached_refresh_token("primary"), CONFIGURED_REFRESH);
-    assert_eq!(manager.stats().refreshes_ok, 1);
+    assert_eq!(manager.stats().ok, 1);
 }
 
 #[tokio::test]
@@ -137,7 +137,7 @@ async fn invalid_grant_is_denied_sticky_and_causes_no_retry_storm() {
     assert_eq!(h.mock.hits(), 1, "no retries after a permanent refusal");
 
     let stats = manager.stats();
-    assert_eq!(stats.refreshes_failed, 1);
+    assert_eq!(stats.failed, 1);
     assert_eq!(stats.last_error_code.as_deref(), Some("invalid_grant"));
 
     // New credentials lift the denial.

@@ -13,7 +13,7 @@ use super::*;
 
 fn store_in(base: &Path) -> (Arc<dyn TokenStore>, PathBuf) {
     let dir = base.join("cache");
-    (Arc::new(FileTokenStore::new(&dir)), dir)
+    (Arc::new(FileTokenStore::new(&dir).unwrap()), dir)
 }
 
 fn token(access: &str, refresh: &str, expires_at: Timestamp) -> CachedToken {
@@ -78,7 +78,6 @@ async fn missing_account_is_none() {
 async fn reads_files_written_by_the_original_gateway() {
     let base = tempfile::tempdir().unwrap();
     let (store, dir) = store_in(base.path());
-    fs::create_dir(&dir).unwrap();
     fs::write(
         dir.join("with_fraction.json"),
         "{\n  \"access_token\": \"aoa-x\",\n  \"refresh_token\": \"aor-x\",\n  \"expires_at\": \"2025-01-12T10:30:00.123456\"\n}",
@@ -103,7 +102,6 @@ async fn reads_files_written_by_the_original_gateway() {
 async fn expired_cache_still_yields_its_rotated_refresh_token() {
     let base = tempfile::tempdir().unwrap();
     let (store, dir) = store_in(base.path());
-    fs::create_dir(&dir).unwrap();
     fs::write(
         dir.join("old.json"),
         r#"{"access_token": "aoa-stale", "refresh_token": "aor-rotated", "expires_at": "2020-03-01T08:00:00.5"}"#,
@@ -156,7 +154,9 @@ async fn legacy_single_account_file_is_read_for_default_only() {
 #[tokio::test]
 async fn legacy_file_can_be_disabled() {
     let base = tempfile::tempdir().unwrap();
-    let store = FileTokenStore::new(base.path().join("cache")).with_legacy_file(None);
+    let store = FileTokenStore::new(base.path().join("cache"))
+        .unwrap()
+        .with_legacy_file(None);
     fs::write(
         base.path().join("cache.json"),
         r#"{"access_token": "a", "refresh_token": "r", "expires_at": "2030-01-01T00:00:00"}"#,
@@ -198,14 +198,17 @@ async fn ids_that_escape_the_directory_are_rejected_everywhere() {
         ));
     }
     assert!(!base.path().join("escape.json").exists());
-    assert!(!dir.exists(), "nothing was written");
+    assert_eq!(
+        fs::read_dir(&dir).unwrap().count(),
+        0,
+        "nothing was written"
+    );
 }
 
 #[tokio::test]
 async fn corrupt_file_is_an_error_without_its_content() {
     let base = tempfile::tempdir().unwrap();
     let (store, dir) = store_in(base.path());
-    fs::create_dir(&dir).unwrap();
     fs::write(
         dir.join("torn.json"),
         r#"{"refresh_token": "aor-secret-tor"#,
@@ -217,8 +220,21 @@ async fn corrupt_file_is_an_error_without_its_content() {
 }
 
 #[test]
+fn new_creates_a_private_dir_and_rejects_a_file_in_the_way() {
+    let base = tempfile::tempdir().unwrap();
+    let dir = base.path().join("fresh-cache");
+    FileTokenStore::new(&dir).unwrap();
+    assert_eq!(mode_of(&dir), 0o700);
+
+    let blocked = base.path().join("blocked");
+    fs::write(&blocked, b"").unwrap();
+    assert!(matches!(
+        FileTokenStore::new(&blocked),
+        Err(StoreError::Io { op: "create", .. })
+    ));
+}
+
+#[test]
 fn default_dir_is_under_home() {
-    if let Some(dir) = FileTokenStore::default_dir() {
-        assert!(dir.ends_with(".amazonq_token_cache"));
-    }
+    assert!(FileTokenStore::default_dir().ends_with(".amazonq_token_cache"));
 }
