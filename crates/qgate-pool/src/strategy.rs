@@ -125,11 +125,29 @@ fn fit_members(ctx: &Ctx<'_, '_>, members: &[usize]) -> (Vec<usize>, Vec<usize>)
     (fresh, backed_off)
 }
 
-/// A uniformly random member that fits and is not backed off, by rejection sampling.
-fn sample_fresh(ctx: &Ctx<'_, '_>, members: &[usize], rng: &mut impl Rng) -> Option<usize> {
+/// A uniformly random member (its position and index) that fits and is not backed off,
+/// by rejection sampling; never the member at position `except`.
+fn sample_fresh(
+    ctx: &Ctx<'_, '_>,
+    members: &[usize],
+    except: Option<usize>,
+    rng: &mut impl Rng,
+) -> Option<(usize, usize)> {
+    let choices = members.len() - usize::from(except.is_some());
+    if choices == 0 {
+        return None;
+    }
     (0..SAMPLES)
-        .map(|_| members[rng.random_range(0..members.len())])
-        .find(|&idx| ctx.fit(idx) == Some(Fit { backed_off: false }))
+        .map(|_| {
+            let pos = rng.random_range(0..choices);
+            // skip over the excluded position so the rest stay equally likely
+            match except {
+                Some(skip) if pos >= skip => pos + 1,
+                Some(_) | None => pos,
+            }
+        })
+        .map(|pos| (pos, members[pos]))
+        .find(|&(_, idx)| ctx.fit(idx) == Some(Fit { backed_off: false }))
 }
 
 /// Uniform over the fit members (preferring those not backed off).
@@ -140,7 +158,7 @@ fn random(ctx: &Ctx<'_, '_>, members: &[usize]) -> Option<Lease> {
     let mut rng = rand::rng();
     // Rejection sampling is uniform over the accepted set, and so is the exact fallback,
     // so the mixture is uniform too.
-    if let Some(idx) = sample_fresh(ctx, members, &mut rng)
+    if let Some((_, idx)) = sample_fresh(ctx, members, None, &mut rng)
         && let Some(lease) = ctx.take(idx)
     {
         return Some(lease);
@@ -164,14 +182,15 @@ fn latency_key(ctx: &Ctx<'_, '_>, idx: usize) -> (u64, u32) {
     (rt.latency_us().unwrap_or(0), rt.in_flight())
 }
 
-/// Power of two choices over the latency average.
+/// Power of two (distinct) choices over the latency average.
 fn latency(ctx: &Ctx<'_, '_>, members: &[usize]) -> Option<Lease> {
     if members.is_empty() {
         return None;
     }
     let mut rng = rand::rng();
-    if let Some(first) = sample_fresh(ctx, members, &mut rng) {
-        let second = sample_fresh(ctx, members, &mut rng).unwrap_or(first);
+    if let Some((first_pos, first)) = sample_fresh(ctx, members, None, &mut rng) {
+        let second =
+            sample_fresh(ctx, members, Some(first_pos), &mut rng).map_or(first, |(_, idx)| idx);
         let (better, worse) = if latency_key(ctx, second) < latency_key(ctx, first) {
             (second, first)
         } else {
