@@ -229,7 +229,7 @@ impl Pool {
 
     /// Apply one attempt's outcome. Returns the transitions it caused (for logs, metrics,
     /// webhooks and persistence). Reporting a lease twice, or an unknown id, changes
-    /// nothing.
+    /// nothing. A lease passed by reference keeps its in-flight slot until it is dropped.
     pub fn report<'a>(
         &self,
         target: impl Into<ReportTarget<'a>>,

@@ -72,10 +72,33 @@ pub struct PoolHealth {
     pub by_state: BTreeMap<StateKind, usize>,
     pub breaker_open: usize,
     pub breaker_half_open: usize,
+    /// Milliseconds from now until the first unavailable account comes back by itself
+    /// (throttle, quota or breaker ending); `None` if none will without an admin.
+    pub soonest_recovery_ms: Option<u64>,
 }
 
 fn nonzero(v: u64) -> Option<u64> {
     (v != 0).then_some(v)
+}
+
+/// When an unavailable account becomes usable without anyone acting: once both its
+/// time-limited state and its open breaker have run out.
+fn recovery(status: &AccountStatus, breaker_until: Option<u64>) -> Option<u64> {
+    if status.available {
+        return None;
+    }
+    let state_until = match &status.state {
+        AccountState::Active => None,
+        AccountState::Throttled { until_ms, .. }
+        | AccountState::QuotaExhausted { until_ms, .. } => Some(*until_ms),
+        AccountState::Disabled { .. }
+        | AccountState::Suspended { .. }
+        | AccountState::RefreshDenied { .. } => return None,
+    };
+    match (state_until, breaker_until) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (one, other) => one.or(other),
+    }
 }
 
 impl Pool {
@@ -155,16 +178,28 @@ impl Pool {
             by_state: StateKind::ACCOUNT.into_iter().map(|k| (k, 0)).collect(),
             breaker_open: 0,
             breaker_half_open: 0,
+            soonest_recovery_ms: None,
         };
         for slot in self.slots.iter() {
             let status = self.account_status(slot, now_ms);
             *health.by_state.entry(status.state.kind()).or_default() += 1;
             health.routable += usize::from(status.available);
             health.in_flight += u64::from(status.in_flight);
-            match status.breaker.phase {
-                BreakerPhase::Closed => {}
-                BreakerPhase::Open => health.breaker_open += 1,
-                BreakerPhase::HalfOpen => health.breaker_half_open += 1,
+            let breaker_until = match status.breaker.phase {
+                BreakerPhase::Closed => None,
+                BreakerPhase::Open => {
+                    health.breaker_open += 1;
+                    status.breaker.open_until_ms
+                }
+                BreakerPhase::HalfOpen => {
+                    health.breaker_half_open += 1;
+                    None
+                }
+            };
+            if let Some(back) = recovery(&status, breaker_until) {
+                let in_ms = back.saturating_sub(now_ms);
+                health.soonest_recovery_ms =
+                    Some(health.soonest_recovery_ms.map_or(in_ms, |s| s.min(in_ms)));
             }
         }
         health

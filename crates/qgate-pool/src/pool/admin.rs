@@ -6,30 +6,31 @@ use crate::error::PoolError;
 use crate::persist::{PersistedState, SharedState};
 use crate::state::{AccountState, Transition};
 
+/// Enabling and disabling take no time, so their transitions name the other side's
+/// state as stored: evaluated at time zero, every time-limited state is still in force
+/// (its `until_ms` in the transition says whether it has run out since).
+const AS_STORED: u64 = 0;
+
 impl Pool {
     /// Enable an account (even one disabled in the configuration) until told otherwise.
-    pub fn enable(&self, id: &str, now_ms: u64) -> Result<Vec<Transition>, PoolError> {
+    pub fn enable(&self, id: &str) -> Result<Vec<Transition>, PoolError> {
         Ok(self
             .slot(id)?
             .runtime
-            .set_admin_override(Some(true), now_ms))
+            .set_admin_override(Some(true), AS_STORED))
     }
 
     /// Take an account out of rotation. Requests already in flight finish normally.
-    pub fn disable(&self, id: &str, now_ms: u64) -> Result<Vec<Transition>, PoolError> {
+    pub fn disable(&self, id: &str) -> Result<Vec<Transition>, PoolError> {
         Ok(self
             .slot(id)?
             .runtime
-            .set_admin_override(Some(false), now_ms))
+            .set_admin_override(Some(false), AS_STORED))
     }
 
     /// Forget an admin enable/disable: the configuration decides again.
-    pub fn clear_admin_override(
-        &self,
-        id: &str,
-        now_ms: u64,
-    ) -> Result<Vec<Transition>, PoolError> {
-        Ok(self.slot(id)?.runtime.set_admin_override(None, now_ms))
+    pub fn clear_admin_override(&self, id: &str) -> Result<Vec<Transition>, PoolError> {
+        Ok(self.slot(id)?.runtime.set_admin_override(None, AS_STORED))
     }
 
     /// Close the breaker and clear throttle, quota, suspension, refresh denial, model
@@ -68,7 +69,16 @@ impl Pool {
 
     /// Restore saved states. Accounts no longer configured are skipped, and so are
     /// states that have run out by `now_ms` (a quota whose reset has passed).
-    pub fn import_persistent(&self, states: Vec<PersistedState>, now_ms: u64) -> Vec<Transition> {
+    pub fn import_persistent(&self, states: Vec<PersistedState>, now_ms: u64) {
+        self.import_persistent_reporting(states, now_ms);
+    }
+
+    /// [`Pool::import_persistent`], returning what changed (for a startup log line).
+    pub fn import_persistent_reporting(
+        &self,
+        states: Vec<PersistedState>,
+        now_ms: u64,
+    ) -> Vec<Transition> {
         let mut out = Vec::new();
         for saved in states {
             if let Some(idx) = self.slot_index(saved.account.as_str()) {

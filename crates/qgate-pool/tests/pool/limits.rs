@@ -156,7 +156,7 @@ fn no_account_says_why_with_the_right_hint() {
     // a is only busy: worth waiting for
     assert_eq!(select(&pool, T0 + 1).unwrap_err(), NoAccount::AllBusy);
     drop(held);
-    pool.disable("a", T0).unwrap();
+    pool.disable("a").unwrap();
     // mixed reasons: the soonest recovery of any kind
     assert_eq!(
         select(&pool, T0 + 10_000).unwrap_err(),

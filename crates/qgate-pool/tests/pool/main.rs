@@ -91,3 +91,11 @@ pub fn state_of(pool: &Pool, who: &str, now: u64) -> StateKind {
 pub fn kinds(transitions: &[Transition]) -> Vec<(StateKind, StateKind)> {
     transitions.iter().map(|t| (t.from, t.to)).collect()
 }
+
+#[test]
+fn pool_is_shareable_and_leases_can_move_into_tasks() {
+    fn shareable<T: Send + Sync + 'static>() {}
+    fn movable<T: Send + 'static>() {}
+    shareable::<Pool>();
+    movable::<Lease>();
+}

@@ -21,7 +21,7 @@ fn persistent_states_round_trip_through_json() {
         },
         T0,
     );
-    before.disable("d", T0).unwrap();
+    before.disable("d").unwrap();
     // short-lived things are not persisted
     before.report(
         "d",
@@ -38,7 +38,7 @@ fn persistent_states_round_trip_through_json() {
     assert_eq!(loaded, saved);
 
     let after = four();
-    let t = after.import_persistent(loaded, T0 + 1_000);
+    let t = after.import_persistent_reporting(loaded, T0 + 1_000);
     assert_eq!(
         kinds(&t),
         [
@@ -77,7 +77,7 @@ fn import_skips_expired_states_and_unknown_accounts() {
         },
     ];
     let pool = four();
-    assert!(pool.import_persistent(saved, T0).is_empty());
+    assert!(pool.import_persistent_reporting(saved, T0).is_empty());
     assert_eq!(pool.health(T0).routable, 4);
 }
 
@@ -139,7 +139,7 @@ fn shared_state_moves_decisions_between_instances() {
         },
         T0,
     );
-    here.disable("c", T0).unwrap();
+    here.disable("c").unwrap();
 
     for who in ["a", "b", "c"] {
         let state = here.shared_state(who).unwrap();

@@ -253,7 +253,7 @@ fn allow_lists_route_models_to_accounts_that_may_serve_them() {
         .collect();
     assert!(haiku.contains(&"free".to_owned()) && haiku.contains(&"pro".to_owned()));
 
-    pool.disable("pro", T0).unwrap();
+    pool.disable("pro").unwrap();
     assert_eq!(
         pool.select(&SelectRequest::new("claude-opus"), T0)
             .unwrap_err(),
@@ -340,15 +340,15 @@ fn configuration_and_admin_decide_enablement() {
             reason: "disabled in configuration".into()
         }
     );
-    let t = pool.enable("b", T0).unwrap();
+    let t = pool.enable("b").unwrap();
     assert_eq!(kinds(&t), [(StateKind::Disabled, StateKind::Active)]);
     assert!(serve_n(&pool, 2, T0).contains(&"b".to_owned()));
-    let t = pool.disable("a", T0).unwrap();
+    let t = pool.disable("a").unwrap();
     assert_eq!(kinds(&t), [(StateKind::Active, StateKind::Disabled)]);
     assert!(t[0].affects_persistence());
     assert_eq!(pool.status("a", T0).unwrap().admin_override, Some(false));
     assert_eq!(serve_n(&pool, 2, T0), ["b", "b"]);
-    assert!(pool.disable("nobody", T0).is_err());
+    assert!(pool.disable("nobody").is_err());
 }
 
 #[test]

@@ -46,7 +46,7 @@ fn weighted_shares_hold_among_the_accounts_that_remain() {
         Strategy::WeightedRoundRobin,
         vec![weighted("a", 10), weighted("b", 5), weighted("c", 3)],
     );
-    pool.disable("a", T0).unwrap();
+    pool.disable("a").unwrap();
     let c = counts(&serve_n(&pool, 80, T0));
     assert_eq!((c.get("a"), c["b"], c["c"]), (None, 50, 30));
 }
@@ -58,8 +58,8 @@ fn weight_zero_is_only_a_fallback() {
         vec![weighted("spare", 0), weighted("a", 3), weighted("b", 1)],
     );
     assert!(!serve_n(&pool, 40, T0).contains(&"spare".to_owned()));
-    pool.disable("a", T0).unwrap();
-    pool.disable("b", T0).unwrap();
+    pool.disable("a").unwrap();
+    pool.disable("b").unwrap();
     assert_eq!(serve(&pool, T0), "spare");
 }
 
@@ -67,9 +67,9 @@ fn weight_zero_is_only_a_fallback() {
 fn round_robin_keeps_turns_when_an_account_leaves_and_returns() {
     let pool = pool(Strategy::RoundRobin, names(&["a", "b", "c", "d"]));
     assert_eq!(serve_n(&pool, 2, T0), ["a", "b"]);
-    pool.disable("b", T0).unwrap();
+    pool.disable("b").unwrap();
     assert_eq!(serve_n(&pool, 3, T0), ["c", "d", "a"]);
-    pool.enable("b", T0).unwrap();
+    pool.enable("b").unwrap();
     // b is back in its own slot; nobody else's turn moved
     assert_eq!(serve_n(&pool, 5, T0), ["b", "c", "d", "a", "b"]);
 }
@@ -96,7 +96,7 @@ fn least_used_prefers_fewest_in_flight_then_fewest_requests_then_order() {
 #[test]
 fn random_is_uniform_over_the_accounts_that_fit() {
     let pool = pool(Strategy::Random, names(&["a", "b", "c", "off"]));
-    pool.disable("off", T0).unwrap();
+    pool.disable("off").unwrap();
     let c = counts(&serve_n(&pool, 3_000, T0));
     assert_eq!(c.get("off"), None);
     for who in ["a", "b", "c"] {
@@ -249,7 +249,7 @@ fn overloaded_accounts_are_de_preferred_but_still_used() {
 fn every_strategy_respects_exclusion_and_availability() {
     for strategy in Strategy::ALL {
         let pool = pool(strategy, names(&["a", "b", "c", "d"]));
-        pool.disable("d", T0).unwrap();
+        pool.disable("d").unwrap();
         let tried = [id("a"), id("b")];
         for _ in 0..50 {
             let lease = pool
