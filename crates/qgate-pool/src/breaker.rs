@@ -154,7 +154,8 @@ impl Breaker {
     pub fn gate(&self) -> u64 {
         match self.phase {
             Phase::Closed => 0,
-            Phase::Open { until_ms } => until_ms,
+            // u64::MAX is reserved for "probe out".
+            Phase::Open { until_ms } => until_ms.min(u64::MAX - 1),
             Phase::HalfOpen { .. } => u64::MAX,
         }
     }

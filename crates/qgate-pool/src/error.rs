@@ -36,7 +36,7 @@ pub enum NoAccount {
     /// No account allows or currently supports the requested model.
     #[error("no account supports the requested model")]
     ModelNotSupported,
-    /// Every configured account was already tried for this request.
+    /// Every account that could serve this model was already tried for this request.
     #[error("every account was already tried for this request")]
     AllExcluded,
     /// The pool has no accounts at all.

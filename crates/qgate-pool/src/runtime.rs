@@ -283,15 +283,6 @@ impl AccountRuntime {
         self.ttfe_ewma_us.store(latency, Relaxed);
     }
 
-    /// The account-level kind at `now_ms`, disabled flags included.
-    pub(crate) fn kind_at(&self, core: &AccountCore, now_ms: u64) -> StateKind {
-        if self.is_enabled() {
-            core.health.kind_at(now_ms)
-        } else {
-            StateKind::Disabled
-        }
-    }
-
     /// The account state as the admin API shows it at `now_ms`.
     pub(crate) fn state_at(&self, core: &AccountCore, now_ms: u64) -> AccountState {
         if !self.is_enabled() {

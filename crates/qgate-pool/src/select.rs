@@ -124,15 +124,15 @@ impl<'p, 'r> Ctx<'p, 'r> {
             *slot = Some(slot.map_or(t, |s| s.min(t)));
         };
         for slot in self.pool.slots.iter() {
-            if self.excluded(slot) {
-                continue;
-            }
-            candidates += 1;
             let rt = &slot.runtime;
             if !slot.allows(self.req.model) || rt.model_blocked(self.req.model, now) {
                 continue;
             }
             supported += 1;
+            if self.excluded(slot) {
+                continue;
+            }
+            candidates += 1;
             match rt.gate_view(now, self.breaker_on) {
                 GateView::Disabled | GateView::Held | GateView::ProbeInFlight => {}
                 GateView::TimedOut(until) => {
@@ -145,17 +145,19 @@ impl<'p, 'r> Ctx<'p, 'r> {
                 GateView::Usable => busy = true,
             }
         }
-        if candidates == 0 {
-            return NoAccount::AllExcluded;
-        }
         if supported == 0 {
             return NoAccount::ModelNotSupported;
+        }
+        // Every account that could serve the model was tried already: the last
+        // failure, not the model, is the answer.
+        if candidates == 0 {
+            return NoAccount::AllExcluded;
         }
         if busy {
             return NoAccount::AllBusy;
         }
         if let Some(until) = soonest_timeout
-            && timed_out == supported
+            && timed_out == candidates
         {
             return NoAccount::AllThrottled {
                 retry_after_ms: until.saturating_sub(now),

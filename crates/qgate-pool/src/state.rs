@@ -169,8 +169,9 @@ impl AccountState {
     pub(crate) fn gate(&self) -> u64 {
         match self {
             AccountState::Active => 0,
+            // u64::MAX means "until someone acts"; an absurd retry-after stays timed.
             AccountState::Throttled { until_ms, .. }
-            | AccountState::QuotaExhausted { until_ms, .. } => *until_ms,
+            | AccountState::QuotaExhausted { until_ms, .. } => (*until_ms).min(u64::MAX - 1),
             AccountState::Disabled { .. }
             | AccountState::Suspended { .. }
             | AccountState::RefreshDenied { .. } => u64::MAX,

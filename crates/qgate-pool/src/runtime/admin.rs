@@ -6,52 +6,73 @@ use crate::breaker::BreakerPhase;
 use crate::persist::SharedState;
 use crate::state::{AccountState, StateKind, Transition};
 
+/// What admin actions compare before and after.
+#[derive(Debug, Clone, Copy)]
+struct Reading {
+    enabled: bool,
+    health: StateKind,
+    breaker: StateKind,
+}
+
+impl Reading {
+    fn effective(self) -> StateKind {
+        if self.enabled {
+            self.health
+        } else {
+            StateKind::Disabled
+        }
+    }
+}
+
 impl AccountRuntime {
-    fn breaker_kind(core: &AccountCore, now_ms: u64) -> StateKind {
-        match core.breaker.phase_at(now_ms) {
-            BreakerPhase::Closed => StateKind::BreakerClosed,
-            BreakerPhase::Open => StateKind::BreakerOpen,
-            BreakerPhase::HalfOpen => StateKind::BreakerHalfOpen,
+    fn read(&self, core: &AccountCore, now_ms: u64) -> Reading {
+        Reading {
+            enabled: self.is_enabled(),
+            health: core.health.kind_at(now_ms),
+            breaker: match core.breaker.phase_at(now_ms) {
+                BreakerPhase::Closed => StateKind::BreakerClosed,
+                BreakerPhase::Open => StateKind::BreakerOpen,
+                BreakerPhase::HalfOpen => StateKind::BreakerHalfOpen,
+            },
         }
     }
 
-    /// Record what changed between two readings of the same account.
+    /// Record what changed since `before`: the health state (even while disabled, so a
+    /// restored suspension is not hidden behind the admin flag), enablement, breaker.
     fn diff(
         &self,
-        before: (StateKind, StateKind),
+        before: Reading,
         core: &AccountCore,
         now_ms: u64,
         reason: &str,
         out: &mut Vec<Transition>,
     ) {
-        let (state_before, breaker_before) = before;
-        let state_after = self.kind_at(core, now_ms);
-        if state_after != state_before {
+        let after = self.read(core, now_ms);
+        if after.health != before.health {
             let timed = matches!(
-                state_after,
+                after.health,
                 StateKind::Throttled | StateKind::QuotaExhausted
             );
             let until = if timed { core.health.until_ms() } else { None };
-            out.push(self.transition(state_before, state_after, until, reason));
+            out.push(self.transition(before.health, after.health, until, reason));
         }
-        let breaker_after = Self::breaker_kind(core, now_ms);
-        if breaker_after != breaker_before {
-            let until = if breaker_after == StateKind::BreakerOpen {
+        if after.enabled != before.enabled {
+            out.push(self.transition(before.effective(), after.effective(), None, reason));
+        }
+        if after.breaker != before.breaker {
+            let until = if after.breaker == StateKind::BreakerOpen {
                 core.breaker.open_until_ms()
             } else {
                 None
             };
-            out.push(self.transition(breaker_before, breaker_after, until, reason));
+            out.push(self.transition(before.breaker, after.breaker, until, reason));
         }
     }
 
     /// Admin enable (`Some(true)`), disable (`Some(false)`) or back to the config (`None`).
     pub(crate) fn set_admin_override(&self, value: Option<bool>, now_ms: u64) -> Vec<Transition> {
         let core = self.core.lock();
-        let before = (
-            self.kind_at(&core, now_ms),
-            Self::breaker_kind(&core, now_ms),
-        );
+        let before = self.read(&core, now_ms);
         self.store_admin_override(value);
         let reason = match value {
             Some(true) => "enabled by admin",
@@ -66,10 +87,7 @@ impl AccountRuntime {
     /// Close the breaker and lift every health state; counters and the admin flag stay.
     pub(crate) fn reset(&self, now_ms: u64) -> Vec<Transition> {
         let mut core = self.core.lock();
-        let before = (
-            self.kind_at(&core, now_ms),
-            Self::breaker_kind(&core, now_ms),
-        );
+        let before = self.read(&core, now_ms);
         let mut out = Vec::new();
         for mark in core.model_marks.iter().filter(|m| now_ms < m.until_ms) {
             let mut t = self.transition(
@@ -100,10 +118,7 @@ impl AccountRuntime {
         now_ms: u64,
     ) -> Vec<Transition> {
         let mut core = self.core.lock();
-        let before = (
-            self.kind_at(&core, now_ms),
-            Self::breaker_kind(&core, now_ms),
-        );
+        let before = self.read(&core, now_ms);
         if admin_enabled.is_some() {
             self.store_admin_override(admin_enabled);
         }
@@ -137,10 +152,7 @@ impl AccountRuntime {
     /// view wholesale; counters stay local.
     pub(crate) fn adopt(&self, remote: &SharedState, now_ms: u64) -> Vec<Transition> {
         let mut core = self.core.lock();
-        let before = (
-            self.kind_at(&core, now_ms),
-            Self::breaker_kind(&core, now_ms),
-        );
+        let before = self.read(&core, now_ms);
         self.store_admin_override(remote.admin_enabled);
         core.health = match &remote.state {
             AccountState::Disabled { .. } => AccountState::Active,

@@ -44,7 +44,9 @@ impl AccountRuntime {
     ) -> Vec<Transition> {
         self.count(outcome, now_ms);
         let mut core = self.core.lock();
-        let before = self.kind_at(&core, now_ms);
+        // Outcomes never change enablement, so compare the health states themselves: a
+        // suspension reported for an admin-disabled account is still worth a transition.
+        let before = core.health.kind_at(now_ms);
         let class = outcome.error_class();
         if class.is_some() {
             core.last_error_class = class;
@@ -107,7 +109,7 @@ impl AccountRuntime {
             core.breaker.release_probe(probe);
         }
 
-        let after = self.kind_at(&core, now_ms);
+        let after = core.health.kind_at(now_ms);
         if after != before {
             let reason = core.health.reason().unwrap_or("recovered").to_owned();
             let until = core.health.until_ms();

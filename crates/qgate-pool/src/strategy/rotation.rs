@@ -146,6 +146,9 @@ impl Rotation {
 
     fn pick_fixed(&self, schedule: &[u32], ctx: &Ctx<'_, '_>, members: &[usize]) -> Option<Lease> {
         let len = schedule.len() as u64;
+        if len == 0 {
+            return None;
+        }
         let start = self.cursor.fetch_add(1, Relaxed);
         let member_at = |k: u64| members[schedule[(start.wrapping_add(k) % len) as usize] as usize];
         let mut fallback = None;

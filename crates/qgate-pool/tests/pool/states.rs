@@ -265,6 +265,15 @@ fn allow_lists_route_models_to_accounts_that_may_serve_them() {
         pool.select(&SelectRequest::new("gpt-4"), T0).unwrap_err(),
         NoAccount::ModelNotSupported
     );
+    // once the only account entitled to a model has been tried, the answer is "all
+    // tried" (the gateway reports that attempt's failure), not "model not supported"
+    pool.enable("pro").unwrap();
+    let tried = [id("pro")];
+    let retry = SelectRequest {
+        exclude: &tried,
+        ..SelectRequest::new("claude-opus")
+    };
+    assert_eq!(pool.select(&retry, T0).unwrap_err(), NoAccount::AllExcluded);
 }
 
 #[test]
@@ -393,4 +402,18 @@ fn counters_and_timestamps_describe_what_happened() {
     let health = pool.health(T0 + 4);
     assert_eq!((health.total, health.routable, health.in_flight), (1, 1, 0));
     assert_eq!(health.by_state[&StateKind::Active], 1);
+}
+
+#[test]
+fn health_changes_of_a_disabled_account_are_still_reported() {
+    let pool = pool(Strategy::RoundRobin, names(&["a"]));
+    let in_flight = select(&pool, T0).unwrap();
+    pool.disable("a").unwrap();
+    let t = pool.report(in_flight, Outcome::Suspended, T0);
+    assert_eq!(kinds(&t), [(StateKind::Active, StateKind::Suspended)]);
+    assert_eq!(state_of(&pool, "a", T0), StateKind::Disabled);
+    let t = pool.reset("a", T0).unwrap();
+    assert_eq!(kinds(&t), [(StateKind::Suspended, StateKind::Active)]);
+    let t = pool.enable("a").unwrap();
+    assert_eq!(kinds(&t), [(StateKind::Disabled, StateKind::Active)]);
 }
