@@ -204,22 +204,22 @@ impl Pool {
         }
         let ctx = Ctx::new(self, req, now_ms);
         let sticky = match (&self.sticky, self.cfg.sticky_ttl_ms, req.session) {
-            (Some(map), Some(ttl), Some(session)) => Some((map, ttl, session)),
+            (Some(map), Some(ttl), Some(session)) => Some((map, ttl, map.key(session))),
             _ => None,
         };
-        if let Some((map, ttl, session)) = sticky
-            && let Some(bound) = map.lookup(session, ttl, now_ms)
+        if let Some((map, ttl, key)) = sticky
+            && let Some(bound) = map.lookup_key(key, ttl, now_ms)
             && let Some(idx) = self.slot_index(bound.as_str())
             && ctx.fit(idx).is_some()
             && let Some(lease) = ctx.take(idx)
         {
-            map.bind(session, &bound, now_ms);
+            map.bind_key(key, &bound, now_ms);
             return Ok(lease);
         }
         for tier in &self.tiers {
             if let Some(lease) = tier.picker.pick(&ctx, &tier.members) {
-                if let Some((map, _, session)) = sticky {
-                    map.bind(session, lease.account(), now_ms);
+                if let Some((map, _, key)) = sticky {
+                    map.bind_key(key, lease.account(), now_ms);
                 }
                 return Ok(lease);
             }

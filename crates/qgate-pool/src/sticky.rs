@@ -14,6 +14,13 @@ use std::hash::{BuildHasher, RandomState};
 const SHARDS_WHEN_LARGE: usize = 16;
 const LARGE: usize = 4_096;
 
+/// A session's hash and shard.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SessionKey {
+    hash: u64,
+    shard: usize,
+}
+
 #[derive(Debug)]
 struct Binding {
     account: AccountId,
@@ -56,31 +63,41 @@ impl StickyMap {
         self.capacity
     }
 
-    fn locate(&self, session: &str) -> (&Mutex<Shard>, u64) {
-        let key = self.keys.hash_one(session);
-        let shard = (key >> 32) as usize % self.shards.len();
-        (&self.shards[shard], key)
+    /// Hash a session once per request; lookups and binds then reuse it.
+    pub fn key(&self, session: &str) -> SessionKey {
+        let hash = self.keys.hash_one(session);
+        SessionKey {
+            hash,
+            shard: (hash >> 32) as usize % self.shards.len(),
+        }
     }
 
     /// The account `session` is bound to, if the binding has not expired. Read-only.
     pub fn lookup(&self, session: &str, ttl_ms: u64, now_ms: u64) -> Option<AccountId> {
-        let (shard, key) = self.locate(session);
-        let shard = shard.lock();
+        self.lookup_key(self.key(session), ttl_ms, now_ms)
+    }
+
+    pub fn lookup_key(&self, key: SessionKey, ttl_ms: u64, now_ms: u64) -> Option<AccountId> {
+        let shard = self.shards[key.shard].lock();
         shard
             .bindings
-            .get(&key)
+            .get(&key.hash)
             .filter(|b| now_ms < b.last_used_ms.saturating_add(ttl_ms))
             .map(|b| b.account.clone())
     }
 
     /// Bind (or renew) `session` → `account` as of `now_ms`.
+    #[cfg(test)]
     pub fn bind(&self, session: &str, account: &AccountId, now_ms: u64) {
-        let (shard, key) = self.locate(session);
-        let mut shard = shard.lock();
+        self.bind_key(self.key(session), account, now_ms);
+    }
+
+    pub fn bind_key(&self, key: SessionKey, account: &AccountId, now_ms: u64) {
+        let mut shard = self.shards[key.shard].lock();
         let seq = shard.next_seq;
         shard.next_seq += 1;
         let previous = shard.bindings.insert(
-            key,
+            key.hash,
             Binding {
                 account: account.clone(),
                 last_used_ms: now_ms,
@@ -90,7 +107,7 @@ impl StickyMap {
         if let Some(previous) = previous {
             shard.by_use.remove(&previous.seq);
         }
-        shard.by_use.insert(seq, key);
+        shard.by_use.insert(seq, key.hash);
         while shard.bindings.len() > self.shard_capacity {
             let Some((_, oldest)) = shard.by_use.pop_first() else {
                 break;
