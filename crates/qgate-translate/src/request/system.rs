@@ -29,8 +29,8 @@ pub(super) struct SystemSection {
     pub thinking: bool,
 }
 
-/// `tool_documentation` holds `(tool name, full description)` for descriptions too long
-/// for the tool list; they are appended so the model still has them.
+/// `tool_documentation` holds `(tool name, rest of its description)` for descriptions cut
+/// to fit the tool list; the rest is appended so the model still reads all of it.
 pub(super) fn section(
     system: Option<&SystemPrompt>,
     entries: &[String],
@@ -45,8 +45,8 @@ pub(super) fn section(
     parts.extend(entries.iter().cloned());
     if !tool_documentation.is_empty() {
         let mut docs = String::from("# Tool documentation");
-        for (name, full) in tool_documentation {
-            docs.push_str(&format!("\n\n## {name}\n{full}"));
+        for (name, rest) in tool_documentation {
+            docs.push_str(&format!("\n\n## {name} (continued)\n{rest}"));
         }
         parts.push(docs);
     }

@@ -17,14 +17,17 @@ mod schema;
 const PLACEHOLDER_DESCRIPTION: &str =
     "Tool used earlier in this conversation; it is no longer available.";
 
-/// Ends a truncated description; the full text goes to the system section.
-const TRUNCATION_NOTE: &str = "\n\n[Description truncated; the full text is in the system prompt under \"Tool documentation\".]";
+/// Ends a truncated description; the rest goes to the system section.
+const TRUNCATION_NOTE: &str =
+    "\n\n[Description continues in the system prompt under \"Tool documentation\".]";
 
-/// The converted tool list, and the full text of descriptions that had to be truncated.
+/// The converted tool list, and the remainders of descriptions that had to be cut.
 #[derive(Debug, Default)]
 pub(super) struct Declared {
     pub specs: Vec<Tool>,
-    /// `(upstream name, full description)`; nothing a client wrote about a tool is lost.
+    /// `(upstream name, rest of the description)`: nothing a client wrote about a tool is
+    /// lost, and nothing is sent twice (Claude Code's `Workflow` description alone is
+    /// 18 KB; repeating its first 10 KB would cost ~2 500 tokens on every request).
     pub documentation: Vec<(String, String)>,
 }
 
@@ -73,8 +76,8 @@ pub(super) fn declared(
         }
         let description = match description(&tool.name, tool.description.as_deref(), repairs) {
             Described::Whole(text) => text,
-            Described::Truncated { kept, full } => {
-                documentation.push((name.clone(), full.to_owned()));
+            Described::Truncated { kept, rest } => {
+                documentation.push((name.clone(), rest.to_owned()));
                 kept
             }
         };
@@ -107,7 +110,7 @@ fn spec(name: String, description: String, json: Value) -> Tool {
 
 enum Described<'a> {
     Whole(String),
-    Truncated { kept: String, full: &'a str },
+    Truncated { kept: String, rest: &'a str },
 }
 
 /// A non-empty description of at most [`MAX_TOOL_DESCRIPTION_LEN`] bytes (bytes, not
@@ -134,7 +137,7 @@ fn description<'a>(
     let kept = truncate_to(text, MAX_TOOL_DESCRIPTION_LEN - TRUNCATION_NOTE.len());
     Described::Truncated {
         kept: format!("{kept}{TRUNCATION_NOTE}"),
-        full: text,
+        rest: &text[kept.len()..],
     }
 }
 

@@ -99,8 +99,8 @@ fn claude_code_first_turn_translates() {
             .is_none()
     }));
     assert!(t.tool_names.is_empty());
-    // Workflow's description (18 780 characters) is over the limit; its full text moves
-    // to the system section. Nothing else needs repair in a real Claude Code body.
+    // Workflow's description (18 780 characters) is over the limit; what does not fit
+    // continues in the system section. Nothing else needs repair in a real Claude Code body.
     assert_eq!(
         t.repairs,
         vec![Repair::TruncatedToolDescription {
@@ -112,7 +112,17 @@ fn claude_code_first_turn_translates() {
         .and_then(|tools| tools.iter().find(|t| t["name"] == "Workflow"))
         .and_then(|t| t["description"].as_str())
         .expect("Workflow tool");
-    assert!(system.contains(workflow));
+    let spec = tools
+        .iter()
+        .find(|t| t.tool_specification.name == "Workflow")
+        .map(|t| t.tool_specification.description.as_str())
+        .expect("Workflow spec");
+    let kept = spec
+        .split("\n\n[Description continues")
+        .next()
+        .unwrap_or_default();
+    let rest = workflow.strip_prefix(kept).expect("spec keeps the start");
+    assert!(system.contains(&format!("## Workflow (continued)\n{rest}")));
     // ~78 KB of JSON: the estimate must be in the right range (tens of thousands).
     assert!(
         (15_000..40_000).contains(&t.input_tokens),
@@ -130,7 +140,7 @@ fn claude_code_count_tokens_body_translates() {
     invariants::check(&t.body).expect("acceptable upstream");
     // No system prompt; the only leading pair holds Workflow's over-long description.
     assert_eq!(t.body.conversation_state.history.len(), 2);
-    assert!(system_item(&t.body).starts_with("# Tool documentation\n\n## Workflow\n"));
+    assert!(system_item(&t.body).starts_with("# Tool documentation\n\n## Workflow (continued)\n"));
     assert!(!t.thinking);
     let current = &t.body.conversation_state.current_message.user_input_message;
     assert_eq!(

@@ -79,10 +79,17 @@ fn long_descriptions_are_truncated_on_a_char_boundary_with_a_note() {
         t.repairs
             .contains(&Repair::TruncatedToolDescription { name: "Big".into() })
     );
-    // Nothing is lost: the full description is in the system section.
+    // Nothing is lost and nothing repeated: the rest continues in the system section.
     let system = &user_at(&t, 0).content;
-    assert!(system.starts_with("# Tool documentation\n\n## Big\n"));
-    assert!(system.ends_with(&long));
+    let rest = system
+        .strip_prefix("# Tool documentation\n\n## Big (continued)\n")
+        .expect("continuation section");
+    let kept = description
+        .strip_suffix(
+            "\n\n[Description continues in the system prompt under \"Tool documentation\".]",
+        )
+        .expect("note");
+    assert_eq!(format!("{kept}{rest}"), long);
     assert_well_formed(&t);
 }
 
