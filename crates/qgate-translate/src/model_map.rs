@@ -141,7 +141,13 @@ impl ModelMap {
             }
         }
         for entry in self.entries.values() {
-            listing.push(self.info_for(&entry.name));
+            // An entry may rename a built-in name; list each name once.
+            if !listing
+                .iter()
+                .any(|m| m.id.eq_ignore_ascii_case(&entry.name))
+            {
+                listing.push(self.info_for(&entry.name));
+            }
         }
         listing
     }

@@ -235,3 +235,17 @@ fn default_listing_shows_builtin_models_newest_first() {
         assert!(map.resolve(&model.id).is_ok(), "{}", model.id);
     }
 }
+
+#[test]
+fn entries_overriding_a_listed_name_are_listed_once() {
+    let map = ModelMap::builtin()
+        .with_env(
+            Some("claude-opus-4-8=claude-opus-4.7,extra=claude-sonnet-4.5"),
+            None,
+        )
+        .expect("valid");
+    let ids: Vec<String> = map.list().into_iter().map(|m| m.id).collect();
+    assert_eq!(ids.iter().filter(|id| *id == "claude-opus-4-8").count(), 1);
+    assert_eq!(ids.len(), 11);
+    assert_eq!(upstream(&map, "claude-opus-4-8"), "claude-opus-4.7");
+}
