@@ -40,6 +40,8 @@ impl Slot {
 /// Accounts of one priority, in configured order, with the strategy's state for them.
 pub(crate) struct Tier {
     pub members: Box<[usize]>,
+    /// `members`' runtimes, densely, for strategies that scan the whole tier.
+    pub runtimes: Box<[Arc<AccountRuntime>]>,
     pub picker: Picker,
 }
 
@@ -147,6 +149,7 @@ impl Pool {
                 let weights: Vec<u32> = members.iter().map(|&i| slots[i].settings.weight).collect();
                 Tier {
                     picker: Picker::new(cfg.strategy, &weights),
+                    runtimes: members.iter().map(|&i| slots[i].runtime.clone()).collect(),
                     members: members.into_boxed_slice(),
                 }
             })
@@ -217,7 +220,7 @@ impl Pool {
             return Ok(lease);
         }
         for tier in &self.tiers {
-            if let Some(lease) = tier.picker.pick(&ctx, &tier.members) {
+            if let Some(lease) = tier.picker.pick(&ctx, tier) {
                 if let Some((map, _, key)) = sticky {
                     map.bind_key(key, lease.account(), now_ms);
                 }

@@ -68,19 +68,23 @@ impl Default for AccountCore {
     }
 }
 
+/// `repr(C, align(64))`: everything selection reads (gates, load counters) comes first
+/// and fills exactly one cache line, so judging an account costs one line fetch; the
+/// report-side counters and the mutexes follow.
 #[derive(Debug)]
+#[repr(C, align(64))]
 pub(crate) struct AccountRuntime {
-    pub id: AccountId,
-    config_enabled: AtomicBool,
-    admin: AtomicU8,
+    pub requests: AtomicU64,
     health_gate: AtomicU64,
     breaker_gate: AtomicU64,
     model_gate: AtomicU64,
     rpm_gate: AtomicU64,
     backoff_until: AtomicU64,
-    in_flight: AtomicU32,
     ttfe_ewma_us: AtomicU64,
-    pub requests: AtomicU64,
+    in_flight: AtomicU32,
+    config_enabled: AtomicBool,
+    admin: AtomicU8,
+    pub id: AccountId,
     pub successes: AtomicU64,
     pub errors: AtomicU64,
     pub cancelled: AtomicU64,
@@ -346,5 +350,24 @@ impl AccountRuntime {
                 "half-open probe succeeded",
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::offset_of;
+
+    #[test]
+    fn selection_fields_share_the_first_cache_line() {
+        for end in [
+            offset_of!(AccountRuntime, in_flight) + 4,
+            offset_of!(AccountRuntime, admin) + 1,
+            offset_of!(AccountRuntime, config_enabled) + 1,
+            offset_of!(AccountRuntime, backoff_until) + 8,
+        ] {
+            assert!(end <= 64, "{end}");
+        }
+        assert_eq!(std::mem::align_of::<AccountRuntime>(), 64);
     }
 }

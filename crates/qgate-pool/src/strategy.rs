@@ -12,8 +12,10 @@
 
 use crate::config::Strategy;
 use crate::lease::Lease;
+use crate::pool::Tier;
 use crate::select::{Ctx, Fit};
 use rand::Rng;
+use std::sync::atomic::Ordering::Relaxed;
 
 mod rotation;
 
@@ -57,7 +59,8 @@ impl Picker {
         }
     }
 
-    pub fn pick(&self, ctx: &Ctx<'_, '_>, members: &[usize]) -> Option<Lease> {
+    pub fn pick(&self, ctx: &Ctx<'_, '_>, tier: &Tier) -> Option<Lease> {
+        let members = &tier.members[..];
         match self {
             Picker::RoundRobin(rotation) => rotation.pick(ctx, members),
             Picker::Weighted {
@@ -67,7 +70,7 @@ impl Picker {
                 .as_ref()
                 .and_then(|r| r.pick(ctx, members))
                 .or_else(|| unweighted.as_ref().and_then(|r| r.pick(ctx, members))),
-            Picker::LeastUsed => least_used(ctx, members),
+            Picker::LeastUsed => least_used(ctx, tier),
             Picker::Random => random(ctx, members),
             Picker::Latency => latency(ctx, members),
         }
@@ -75,18 +78,14 @@ impl Picker {
 }
 
 /// Fewest in flight, then fewest requests so far, then configured order.
-fn least_used(ctx: &Ctx<'_, '_>, members: &[usize]) -> Option<Lease> {
+fn least_used(ctx: &Ctx<'_, '_>, tier: &Tier) -> Option<Lease> {
     let mut lost: Vec<usize> = Vec::new();
     for _ in 0..TAKE_ATTEMPTS {
         let mut best: Option<((bool, u32, u64), usize)> = None;
-        for &idx in members {
-            let rt = &ctx.slot(idx).runtime;
+        for (&idx, rt) in tier.members.iter().zip(tier.runtimes.iter()) {
             // Load the cheap ordering key first and skip the full check for accounts
             // that could not win anyway; ties keep the earlier (configured) one.
-            let load = (
-                rt.in_flight(),
-                rt.requests.load(std::sync::atomic::Ordering::Relaxed),
-            );
+            let load = (rt.in_flight(), rt.requests.load(Relaxed));
             if let Some(((false, f, r), _)) = best
                 && load >= (f, r)
             {
