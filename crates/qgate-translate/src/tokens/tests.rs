@@ -190,3 +190,60 @@ fn calibration_ignores_meaningless_observations() {
     assert_eq!(calibration.ratio(), 1.0);
     assert_eq!(calibration.observations(), 0);
 }
+
+/// The rules written the obvious way (a run-length state machine over chars), to check
+/// the table-driven scanner against.
+fn reference_milli(text: &str) -> u64 {
+    #[derive(PartialEq, Clone, Copy)]
+    enum Run {
+        Word,
+        Digits,
+        Punct,
+        Space,
+        Newline,
+        Other,
+    }
+    let mut milli = 0;
+    let mut run = Run::Other;
+    let mut len = 0u64;
+    for c in text.chars() {
+        let kind = match c {
+            'a'..='z' | 'A'..='Z' => Run::Word,
+            '0'..='9' => Run::Digits,
+            ' ' | '\t' => Run::Space,
+            '\n' | '\r' => Run::Newline,
+            c if c.is_ascii() => Run::Punct,
+            _ => Run::Other,
+        };
+        let continues = kind == run && kind != Run::Other;
+        milli += match kind {
+            Run::Word if continues => 0,
+            Run::Word => 1080,
+            Run::Digits if continues && !len.is_multiple_of(3) => 0,
+            Run::Digits => 1000,
+            Run::Punct if continues => 150,
+            Run::Punct => 700,
+            Run::Space if continues && len == 1 => 700,
+            Run::Space => 0,
+            Run::Newline if continues => 0,
+            Run::Newline => 800,
+            Run::Other => non_ascii_cost(c),
+        };
+        if continues {
+            len += 1;
+        } else {
+            run = kind;
+            len = 1;
+        }
+    }
+    milli
+}
+
+proptest::proptest! {
+    #[test]
+    fn table_scanner_matches_the_reference_rules(
+        text in "[a-zA-Z0-9 \\t\\n\\r{}\":,.é中ж😀]{0,200}"
+    ) {
+        proptest::prop_assert_eq!(estimate_milli(&text), reference_milli(&text));
+    }
+}
