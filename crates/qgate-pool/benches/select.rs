@@ -81,5 +81,21 @@ fn sticky_sessions(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, select_and_report, sticky_sessions);
+/// Building (or rebuilding on reload) a pool: dominated by precomputing the smooth
+/// weighted round-robin schedule.
+fn build(c: &mut Criterion) {
+    let mut group = c.benchmark_group("build");
+    group
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(20);
+    for n in SIZES {
+        group.bench_with_input(BenchmarkId::new("weighted_round_robin", n), &n, |b, &n| {
+            b.iter(|| black_box(pool(Strategy::WeightedRoundRobin, n, true)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, select_and_report, sticky_sessions, build);
 criterion_main!(benches);
