@@ -105,14 +105,12 @@ impl Metadata {
         if raw.is_empty() {
             return None;
         }
-        if raw.starts_with('{') {
-            if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(raw) {
-                if let Some(Value::String(s)) = map.get("session_id") {
-                    if !s.is_empty() {
-                        return Some(s.clone());
-                    }
-                }
-            }
+        if raw.starts_with('{')
+            && let Ok(Value::Object(map)) = serde_json::from_str::<Value>(raw)
+            && let Some(Value::String(s)) = map.get("session_id")
+            && !s.is_empty()
+        {
+            return Some(s.clone());
         }
         if let Some(pos) = raw.rfind("session_") {
             let s = &raw[pos + "session_".len()..];

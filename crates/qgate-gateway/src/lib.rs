@@ -1,1 +1,33 @@
-//! qgate-gateway
+//! The qgate service: an Anthropic Messages API in front of a pool of Amazon Q accounts.
+//!
+//! Map of this crate:
+//! * [`config`] — defaults → TOML file → environment, validated all at once.
+//! * [`routes`] — axum handlers: `/v1/messages` (streaming and not), `count_tokens`,
+//!   `models`, probes, metrics.
+//! * [`dispatch`] — the attempt loop and its commit point; the only place that reports
+//!   outcomes to the pool.
+//! * [`relay`] — committed upstream stream → translator → SSE bytes or a message.
+//! * [`upstream`] — the pooled HTTP client to Amazon Q with per-phase timeouts.
+//! * [`accounts`] — per-account endpoint data and token managers.
+//! * [`error`] — the one mapping from failures to Anthropic errors.
+//! * [`metrics`] — every metric name.
+//! * [`server`] — accept loop, `TCP_NODELAY`, header timeout, connection limit, drain.
+//! * [`background`] — token refresher and state persistence, owned and awaited on shutdown.
+//! * [`state`] — `AppState` and the hot-swappable `Runtime` snapshot.
+
+pub mod accounts;
+pub mod background;
+pub mod config;
+pub mod dispatch;
+pub mod error;
+pub mod metrics;
+pub mod middleware;
+pub mod relay;
+pub mod routes;
+pub mod server;
+pub mod state;
+pub mod upstream;
+
+mod startup;
+
+pub use startup::{GatewayHandle, StartError, init_tls, start};

@@ -1,2 +1,202 @@
-//! qgate binary
-fn main() {}
+//! The `qgate` binary: command line, logging, signals. Everything else lives in
+//! `qgate-gateway` (the service) and `qgate-sim` (the Amazon Q simulator).
+
+mod demo;
+mod logging;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use qgate_gateway::config::{self, EnvSource, Overrides};
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "qgate",
+    version,
+    about = "Anthropic Messages API gateway over a pool of Amazon Q Developer accounts"
+)]
+struct Cli {
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "LOG_FORMAT")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway with accounts from the environment / .env / --config.
+    Serve {
+        /// TOML config file (also QGATE_CONFIG).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Bind address (overrides HOST).
+        #[arg(long)]
+        host: Option<IpAddr>,
+        /// Port (overrides PORT).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Allow a non-loopback bind without client API keys.
+        #[arg(long)]
+        insecure_no_auth: bool,
+    },
+    /// Run the gateway against the built-in Amazon Q simulator, with local state.
+    Demo {
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        #[arg(long, default_value_t = 3)]
+        accounts: usize,
+        /// Where demo state (token caches, pool state) lives.
+        #[arg(long, default_value = ".qgate-demo")]
+        state_dir: PathBuf,
+    },
+    /// Run only the Amazon Q simulator.
+    Sim {
+        #[arg(long, default_value_t = 9090)]
+        port: u16,
+        #[arg(long, default_value_t = 3)]
+        accounts: usize,
+        /// Access token lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        token_ttl: u64,
+        /// Rotate refresh tokens on every refresh (the old one stops working).
+        #[arg(long)]
+        rotate_refresh_tokens: bool,
+    },
+    /// Validate the configuration and print every problem.
+    CheckConfig {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    // A `.env` in the working directory is read if present (never overriding real env).
+    let _ = dotenvy::dotenv();
+    logging::init(cli.log_format);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(run(cli.command))
+}
+
+async fn run(cmd: Command) -> Result<()> {
+    match cmd {
+        Command::Serve {
+            config,
+            host,
+            port,
+            insecure_no_auth,
+        } => {
+            let overrides = Overrides {
+                config_file: config,
+                host,
+                port,
+                insecure_no_auth,
+            };
+            let cfg = match config::load(&EnvSource::from_process(), &overrides) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    std::process::exit(2);
+                }
+            };
+            let addr = std::net::SocketAddr::new(cfg.server.host, cfg.server.port);
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding {addr}"))?;
+            let handle = match qgate_gateway::start(cfg, listener).await {
+                Ok(h) => h,
+                Err(e) => {
+                    eprintln!("qgate: {e}");
+                    std::process::exit(2);
+                }
+            };
+            wait_for_signal().await;
+            tracing::info!("shutting down: draining in-flight requests");
+            handle.shutdown().await;
+            Ok(())
+        }
+        Command::Demo {
+            port,
+            accounts,
+            state_dir,
+        } => demo::run(port, accounts, state_dir).await,
+        Command::Sim {
+            port,
+            accounts,
+            token_ttl,
+            rotate_refresh_tokens,
+        } => {
+            let cfg = qgate_sim::SimConfig {
+                accounts,
+                token_ttl: std::time::Duration::from_secs(token_ttl),
+                rotate_refresh_tokens,
+                ..Default::default()
+            };
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+                .await
+                .with_context(|| format!("binding 127.0.0.1:{port}"))?;
+            let sim = qgate_sim::start(cfg, listener).await?;
+            println!(
+                "Amazon Q simulator on {} with {accounts} account(s)",
+                sim.base_url()
+            );
+            wait_for_signal().await;
+            sim.shutdown().await;
+            Ok(())
+        }
+        Command::CheckConfig { config } => {
+            let overrides = Overrides {
+                config_file: config,
+                ..Default::default()
+            };
+            match config::load(&EnvSource::from_process(), &overrides) {
+                Ok(c) => {
+                    println!(
+                        "configuration OK: {} account(s), strategy {:?}",
+                        c.accounts.len(),
+                        c.pool.strategy
+                    );
+                    Ok(())
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    std::process::exit(2);
+                }
+            }
+        }
+    }
+}
+
+/// SIGINT or SIGTERM.
+pub async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

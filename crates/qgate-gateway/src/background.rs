@@ -1,0 +1,98 @@
+//! Long-lived background work, each with a `run(shutdown)` and spawned in one place
+//! ([`spawn_all`]) so shutdown waits for it: the token refresher and the state writer
+//! (pool states that must survive a restart).
+
+use crate::dispatch::now_ms;
+use crate::state::AppState;
+use qgate_pool::{PersistedState, StateKind};
+use qgate_store::StateFile;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// What `_qgate-state.json` holds.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct PersistFile {
+    pub version: u32,
+    #[serde(default)]
+    pub states: Vec<PersistedState>,
+}
+
+/// Starts every background task on `tracker`.
+pub fn spawn_all(
+    state: &AppState,
+    tracker: &TaskTracker,
+    file: Arc<StateFile<PersistFile>>,
+    shutdown: CancellationToken,
+) {
+    tracker.spawn(run_refresher(state.clone(), shutdown.clone()));
+    tracker.spawn(run_state_writer(state.clone(), file, shutdown));
+}
+
+async fn run_refresher(state: AppState, shutdown: CancellationToken) {
+    let cfg = qgate_auth::RefresherConfig::default();
+    let st = state.clone();
+    qgate_auth::run_refresher(
+        cfg,
+        move || {
+            let rt = st.runtime();
+            let now = now_ms();
+            rt.accounts
+                .values()
+                .map(|a| {
+                    let eligible = rt.pool.status(a.id().as_str(), now).is_some_and(|s| {
+                        !matches!(
+                            s.state.kind(),
+                            StateKind::Suspended | StateKind::RefreshDenied
+                        )
+                    });
+                    (a.tokens.clone(), eligible)
+                })
+                .collect()
+        },
+        |account, result| {
+            if let Err(e) = result {
+                tracing::warn!(account, error = %e, "background token refresh failed");
+            }
+        },
+        shutdown,
+    )
+    .await;
+}
+
+/// Saves the persistent pool states whenever they change (checked every second), and
+/// once more at shutdown; token caches are saved at shutdown too.
+async fn run_state_writer(
+    state: AppState,
+    file: Arc<StateFile<PersistFile>>,
+    shutdown: CancellationToken,
+) {
+    let mut last: Option<Vec<PersistedState>> = None;
+    loop {
+        let stop = tokio::select! {
+            _ = shutdown.cancelled() => true,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => false,
+        };
+        let states = state.runtime().pool.export_persistent();
+        if last.as_ref() != Some(&states) {
+            let doc = PersistFile {
+                version: 1,
+                states: states.clone(),
+            };
+            match file.save(&doc).await {
+                Ok(()) => last = Some(states),
+                Err(e) => tracing::error!(error = %e, "saving pool state failed"),
+            }
+        }
+        if stop {
+            for a in state.runtime().accounts.values() {
+                if let Err(e) = a.tokens.persist().await {
+                    tracing::error!(account = %a.id(), error = %e, "saving token cache failed");
+                }
+            }
+            return;
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! Gateway configuration: defaults → TOML file (`--config`) → environment (the seed's
+//! variable names are the public interface), parsed into raw structs and then converted
+//! into validated types that report *every* problem at once, naming the variable or key.
+//!
+//! Secrets stay wrapped in `SecretString` from the moment they are read.
+
+mod env;
+mod file;
+#[cfg(test)]
+mod tests;
+
+pub use env::EnvSource;
+pub use file::FileConfig;
+
+use qgate_amazonq::Dialect;
+use qgate_auth::Credentials;
+use qgate_pool::{AccountId, AccountSettings, PoolConfig};
+use qgate_translate::model_map::ModelMap;
+use secrecy::SecretString;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default Amazon Q API base (Q-CLI dialect; region from the account when set).
+pub const DEFAULT_API_ENDPOINT: &str = "https://q.us-east-1.amazonaws.com";
+/// Default AWS SSO OIDC token endpoint.
+pub const DEFAULT_TOKEN_ENDPOINT: &str = "https://oidc.us-east-1.amazonaws.com/token";
+/// Default Kiro social-login refresh endpoint.
+pub const DEFAULT_KIRO_AUTH_ENDPOINT: &str =
+    "https://prod.us-east-1.auth.desktop.kiro.dev/refreshToken";
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub upstream: UpstreamConfig,
+    pub pool: PoolConfig,
+    pub dispatch: DispatchConfig,
+    pub models: ModelMap,
+    pub accounts: Vec<AccountConfig>,
+    pub token_cache_dir: PathBuf,
+    pub health_check_interval: Duration,
+    pub security: SecurityConfig,
+    /// Where the config came from (for reload).
+    pub config_file: Option<PathBuf>,
+}
+
+/// Listener settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub host: IpAddr,
+    pub port: u16,
+    pub max_body_bytes: usize,
+    pub max_connections: usize,
+    pub header_read_timeout: Duration,
+    pub ping_interval: Duration,
+}
+
+/// Upstream endpoints and per-phase timeouts (never one timeout on a whole stream).
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    pub api_endpoint: Option<String>,
+    pub token_endpoint: String,
+    pub kiro_auth_endpoint: String,
+    pub connect_timeout: Duration,
+    pub first_event_timeout: Duration,
+    pub idle_timeout: Duration,
+}
+
+/// Attempts, backoff and the wait queue.
+#[derive(Debug, Clone)]
+pub struct DispatchConfig {
+    pub max_attempts: u32,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    pub queue_timeout: Duration,
+    pub queue_max: usize,
+    pub retry_after_cap: Duration,
+    /// Models (substring, word-bounded) that report `input_tokens: 0` (seed's
+    /// `ZERO_INPUT_TOKEN_MODELS`).
+    pub zero_input_token_models: Vec<String>,
+}
+
+/// Client and admin authentication.
+#[derive(Debug, Clone, Default)]
+pub struct SecurityConfig {
+    pub admin_api_key: Option<SecretString>,
+    pub api_keys: Vec<ClientKey>,
+    pub insecure_no_auth: bool,
+}
+
+/// A client API key with optional limits.
+#[derive(Debug, Clone)]
+pub struct ClientKey {
+    pub name: String,
+    pub key: SecretString,
+    pub rpm_limit: Option<u32>,
+    pub max_concurrency: Option<u32>,
+}
+
+/// One upstream account.
+#[derive(Debug, Clone)]
+pub struct AccountConfig {
+    pub settings: AccountSettings,
+    pub dialect: Dialect,
+    pub credentials: Credentials,
+    pub profile_arn: Option<String>,
+    pub region: Option<String>,
+    /// Explicit API base for this account (else derived from region / global endpoint).
+    pub api_endpoint: Option<String>,
+}
+
+impl AccountConfig {
+    pub fn id(&self) -> &AccountId {
+        &self.settings.id
+    }
+
+    /// The API base URL this account talks to.
+    pub fn api_base(&self, upstream: &UpstreamConfig) -> String {
+        if let Some(e) = &self.api_endpoint {
+            return e.trim_end_matches('/').to_owned();
+        }
+        if let Some(e) = &upstream.api_endpoint {
+            return e.trim_end_matches('/').to_owned();
+        }
+        let region = self
+            .region
+            .clone()
+            .or_else(|| self.profile_arn.as_deref().and_then(region_of_arn))
+            .unwrap_or_else(|| "us-east-1".to_owned());
+        format!("https://q.{region}.amazonaws.com")
+    }
+}
+
+/// `arn:aws:codewhisperer:<region>:...` → region.
+fn region_of_arn(arn: &str) -> Option<String> {
+    let region = arn.split(':').nth(3)?;
+    (!region.is_empty()).then(|| region.to_owned())
+}
+
+/// One configuration problem, naming where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub source: String,
+    pub message: String,
+}
+
+/// All problems found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<Problem>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "invalid configuration ({} problem(s)):", self.0.len())?;
+        for p in &self.0 {
+            writeln!(f, "  - {}: {}", p.source, p.message)?;
+        }
+        Ok(())
+    }
+}
+
+/// Collects problems while converting.
+#[derive(Debug, Default)]
+pub(crate) struct Problems(Vec<Problem>);
+
+impl Problems {
+    pub(crate) fn push(&mut self, source: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Problem {
+            source: source.into(),
+            message: message.into(),
+        });
+    }
+
+    pub(crate) fn finish<T>(self, value: T) -> Result<T, ConfigErrors> {
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(ConfigErrors(self.0))
+        }
+    }
+}
+
+/// Options from the command line that override file and environment.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub host: Option<IpAddr>,
+    pub port: Option<u16>,
+    pub insecure_no_auth: bool,
+}
+
+/// Loads defaults → file → environment → command line, validating everything.
+pub fn load(env: &EnvSource, overrides: &Overrides) -> Result<Config, ConfigErrors> {
+    let file_path = overrides
+        .config_file
+        .clone()
+        .or_else(|| env.get("QGATE_CONFIG").map(PathBuf::from));
+    let file = match &file_path {
+        Some(p) => FileConfig::read(p)?,
+        None => FileConfig::default(),
+    };
+    let mut cfg = env::build(&file, env)?;
+    if let Some(h) = overrides.host {
+        cfg.server.host = h;
+    }
+    if let Some(p) = overrides.port {
+        cfg.server.port = p;
+    }
+    cfg.security.insecure_no_auth |= overrides.insecure_no_auth;
+    cfg.config_file = file_path;
+    Ok(cfg)
+}

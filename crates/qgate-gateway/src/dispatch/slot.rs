@@ -1,0 +1,46 @@
+//! An account slot held by one request: the pool lease plus the side effects that must
+//! happen exactly when it is taken and released (the `amazonq_active_requests` gauge and
+//! waking one request waiting in the queue).
+
+use crate::state::AppState;
+use qgate_pool::{AccountId, Lease};
+
+/// RAII: dropping it releases the account's in-flight slot.
+#[derive(Debug)]
+pub struct Slot {
+    /// Always `Some` until `drop`, which releases the lease *before* waking a waiter.
+    lease: Option<Lease>,
+    account: AccountId,
+    state: AppState,
+}
+
+impl Slot {
+    pub fn new(lease: Lease, state: AppState) -> Self {
+        let account = lease.account().clone();
+        state.metrics.active_inc(&account);
+        Slot {
+            lease: Some(lease),
+            account,
+            state,
+        }
+    }
+
+    pub fn lease(&self) -> &Lease {
+        match &self.lease {
+            Some(l) => l,
+            None => unreachable!("a slot's lease is only taken in drop"),
+        }
+    }
+
+    pub fn account(&self) -> &AccountId {
+        &self.account
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        drop(self.lease.take());
+        self.state.metrics.active_dec(&self.account);
+        self.state.slot_released.notify_one();
+    }
+}

@@ -1,0 +1,128 @@
+//! Scrape-time gauges mirroring live pool and token state (the seed's per-account
+//! availability and count gauges, our state and routable-pool gauges, and token refresh
+//! counts kept by each token manager). Computed from the state itself, so a scrape never
+//! sees a stale value.
+
+use super::{AccountLabel, AccountStatus};
+use crate::dispatch::now_ms;
+use crate::state::Runtime;
+use arc_swap::ArcSwap;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use std::sync::Arc;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    account_id: String,
+    state: String,
+}
+
+/// Reads the current runtime on every scrape.
+#[derive(Debug)]
+pub struct StateCollector {
+    runtime: Arc<ArcSwap<Runtime>>,
+}
+
+impl StateCollector {
+    pub fn new(runtime: Arc<ArcSwap<Runtime>>) -> Self {
+        StateCollector { runtime }
+    }
+}
+
+fn emit<M: EncodeMetric>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    metric: &M,
+) -> Result<(), std::fmt::Error> {
+    let me = encoder.encode_descriptor(name, help, None, metric.metric_type())?;
+    metric.encode(me)
+}
+
+impl Collector for StateCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let rt = self.runtime.load_full();
+        let now = now_ms();
+        let available = Family::<AccountLabel, Gauge>::default();
+        let req = Family::<AccountLabel, Gauge>::default();
+        let err = Family::<AccountLabel, Gauge>::default();
+        let ok = Family::<AccountLabel, Gauge>::default();
+        let state = Family::<StateLabels, Gauge>::default();
+        let refresh = Family::<AccountStatus, Counter>::default();
+        for s in rt.pool.snapshot(now) {
+            let l = AccountLabel {
+                account_id: s.id.to_string(),
+            };
+            available.get_or_create(&l).set(i64::from(s.available));
+            req.get_or_create(&l).set(s.request_count as i64);
+            err.get_or_create(&l).set(s.error_count as i64);
+            ok.get_or_create(&l).set(s.success_count as i64);
+            state
+                .get_or_create(&StateLabels {
+                    account_id: s.id.to_string(),
+                    state: s.state.kind().as_str().to_owned(),
+                })
+                .set(1);
+        }
+        for (id, account) in &rt.accounts {
+            let stats = account.tokens.stats();
+            for (status, n) in [("success", stats.ok), ("error", stats.failed)] {
+                refresh
+                    .get_or_create(&AccountStatus {
+                        account_id: id.to_string(),
+                        status: status.to_owned(),
+                    })
+                    .inc_by(n);
+            }
+        }
+        let routable = Gauge::<i64>::default();
+        routable.set(rt.pool.health(now).routable as i64);
+
+        emit(
+            &mut encoder,
+            "amazonq_account_available",
+            "1 when the account can take requests now",
+            &available,
+        )?;
+        emit(
+            &mut encoder,
+            "amazonq_account_request_count",
+            "Requests sent through the account",
+            &req,
+        )?;
+        emit(
+            &mut encoder,
+            "amazonq_account_error_count",
+            "Failed attempts on the account",
+            &err,
+        )?;
+        emit(
+            &mut encoder,
+            "amazonq_account_success_count",
+            "Successful requests on the account",
+            &ok,
+        )?;
+        emit(
+            &mut encoder,
+            "amazonq_token_refresh",
+            "Token refreshes per account by status",
+            &refresh,
+        )?;
+        emit(
+            &mut encoder,
+            "qgate_account_state",
+            "1 for the account's current state",
+            &state,
+        )?;
+        emit(
+            &mut encoder,
+            "qgate_pool_routable_accounts",
+            "Accounts that can take a request now",
+            &routable,
+        )?;
+        Ok(())
+    }
+}

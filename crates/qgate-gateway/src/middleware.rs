@@ -1,0 +1,123 @@
+//! Per-request context (request id on every response, errors included) and client
+//! authentication (`x-api-key` or `Authorization: Bearer`, compared in constant time over
+//! SHA-256 digests so neither content nor length leaks through timing).
+
+use crate::error::GatewayError;
+use crate::state::AppState;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+
+/// Attached to every request by [`request_context`].
+#[derive(Debug, Clone)]
+pub struct RequestCtx {
+    pub request_id: String,
+    /// The name of the client key used, when keys are configured.
+    pub client_key: Option<Arc<str>>,
+}
+
+/// Assigns the request id and stamps it on the response.
+pub async fn request_context(mut req: Request, next: Next) -> Response {
+    let request_id = format!("req_{}", uuid::Uuid::new_v4().simple());
+    req.extensions_mut().insert(RequestCtx {
+        request_id: request_id.clone(),
+        client_key: None,
+    });
+    let mut resp = next.run(req).await;
+    if !resp.headers().contains_key("request-id")
+        && let Ok(v) = HeaderValue::from_str(&request_id)
+    {
+        resp.headers_mut().insert("request-id", v);
+    }
+    resp
+}
+
+/// A configured key, stored only as its digest.
+#[derive(Debug, Clone)]
+pub struct KeyEntry {
+    pub name: Arc<str>,
+    digest: [u8; 32],
+    pub rpm_limit: Option<u32>,
+    pub max_concurrency: Option<u32>,
+}
+
+/// The configured client keys.
+#[derive(Debug, Clone, Default)]
+pub struct KeyRing {
+    entries: Vec<KeyEntry>,
+}
+
+pub(crate) fn digest(s: &str) -> [u8; 32] {
+    Sha256::digest(s.as_bytes()).into()
+}
+
+impl KeyRing {
+    pub fn new(keys: &[crate::config::ClientKey]) -> Self {
+        KeyRing {
+            entries: keys
+                .iter()
+                .map(|k| KeyEntry {
+                    name: Arc::from(k.name.as_str()),
+                    digest: digest(k.key.expose_secret()),
+                    rpm_limit: k.rpm_limit,
+                    max_concurrency: k.max_concurrency,
+                })
+                .collect(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The entry matching `presented`; scans every entry whatever matches.
+    pub fn find(&self, presented: &str) -> Option<&KeyEntry> {
+        let d = digest(presented);
+        let mut found = None;
+        for e in &self.entries {
+            if bool::from(e.digest.ct_eq(&d)) {
+                found = Some(e);
+            }
+        }
+        found
+    }
+}
+
+/// The credential a client presented: `x-api-key`, else `Authorization: Bearer`.
+pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    if let Some(k) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
+        return Some(k.trim());
+    }
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+}
+
+/// Client routes: requires a configured key when any exists.
+pub async fn client_auth(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let ring = state.keys.load();
+    if ring.is_empty() {
+        return next.run(req).await;
+    }
+    let ctx = req.extensions().get::<RequestCtx>().cloned();
+    let request_id = ctx.as_ref().map(|c| c.request_id.clone());
+    let Some(entry) = presented_key(req.headers()).and_then(|k| ring.find(k)) else {
+        tracing::info!(request_id = ?request_id, outcome = "unauthenticated", "client key rejected");
+        return GatewayError::Unauthenticated.into_response_with_id(request_id.as_deref());
+    };
+    if let Some(mut ctx) = ctx {
+        ctx.client_key = Some(entry.name.clone());
+        req.extensions_mut().insert(ctx);
+    }
+    next.run(req).await
+}

@@ -1,0 +1,46 @@
+//! The HTTP surface: the Anthropic API (`/v1/...`, behind client auth), public probes
+//! (`/`, `/health`), metrics and the admin API. Unknown paths and methods get
+//! Anthropic-shaped errors; query strings such as `?beta=true` are ignored.
+
+mod api;
+pub mod messages;
+mod probes;
+
+use crate::error::GatewayError;
+use crate::middleware::{RequestCtx, client_auth, request_context};
+use crate::state::AppState;
+use axum::Extension;
+use axum::Router;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::Response;
+use axum::routing::{get, post};
+
+/// The whole router.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/v1/messages", post(messages::handle))
+        .route("/v1/messages/count_tokens", post(api::count_tokens))
+        .route("/v1/models", get(api::list_models))
+        .route("/v1/models/{id}", get(api::get_model))
+        .route_layer(from_fn_with_state(state.clone(), client_auth));
+    let public = Router::new()
+        .route("/", get(probes::root).head(probes::root_head))
+        .route("/health", get(probes::health))
+        .route("/metrics", get(probes::metrics));
+    Router::new()
+        .merge(api)
+        .merge(public)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(from_fn(request_context))
+        .with_state(state)
+}
+
+async fn not_found(Extension(ctx): Extension<RequestCtx>) -> Response {
+    GatewayError::NotFound.into_response_with_id(Some(&ctx.request_id))
+}
+
+async fn method_not_allowed(Extension(ctx): Extension<RequestCtx>) -> Response {
+    GatewayError::BadRequest("method not allowed for this endpoint".into())
+        .into_response_with_id(Some(&ctx.request_id))
+}

@@ -1,0 +1,240 @@
+//! `POST /v1/messages`: parse, resolve the model, translate once, then dispatch —
+//! streaming through a spawned task that owns the account slot, or non-streaming by
+//! folding the same events into a message (retrying on another account when the upstream
+//! fails before the message is complete, since nothing has reached the client yet).
+
+mod accounting;
+mod streaming;
+
+use crate::dispatch::{Dispatch, Prepared};
+use crate::error::GatewayError;
+use crate::middleware::RequestCtx;
+use crate::relay::{ClientGone, RelayEnd, Sink, relay};
+use crate::state::{AppState, Runtime};
+use axum::Extension;
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::HeaderValue;
+use axum::response::{IntoResponse, Response};
+use qgate_anthropic::{MessageResponse, MessagesRequest, StreamEvent};
+use qgate_translate::request::{RequestOptions, translate};
+use qgate_translate::response::{MessageAccumulator, StreamConfig, StreamTranslator};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Reads the whole body, enforcing the size limit (413 with an Anthropic error).
+pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, GatewayError> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let mut src: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(s) = src {
+            if s.is::<http_body_util::LengthLimitError>() {
+                return GatewayError::BodyTooLarge { limit };
+            }
+            src = s.source();
+        }
+        GatewayError::BadRequest(format!("could not read the request body: {e}"))
+    })
+}
+
+/// Parses JSON into `T` with Anthropic-style error wording.
+pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, GatewayError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(GatewayError::BadRequest(
+            "request body is empty; expected a JSON object".into(),
+        ));
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| GatewayError::BadRequest(format!("invalid request body: {e}")))
+}
+
+pub async fn handle(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestCtx>,
+    body: Body,
+) -> Response {
+    let received = std::time::Instant::now();
+    let rt = state.runtime();
+    let prepared = match prepare(&state, &rt, &ctx, body, received).await {
+        Ok(p) => p,
+        Err(e) => {
+            state.metrics.record_client_request(
+                e.to_api_error().status(),
+                "",
+                false,
+                received.elapsed(),
+                None,
+            );
+            tracing::info!(request_id = %ctx.request_id, outcome = e.label(), "request rejected");
+            return e.into_response_with_id(Some(&ctx.request_id));
+        }
+    };
+    if prepared.stream {
+        streaming::respond(state, rt, prepared).await
+    } else {
+        let request_id = prepared.request_id.clone();
+        match complete(state, rt, prepared).await {
+            Ok(msg) => {
+                let mut resp = Json(msg).into_response();
+                if let Ok(v) = HeaderValue::from_str(&request_id) {
+                    resp.headers_mut().insert("request-id", v);
+                }
+                resp
+            }
+            Err(e) => e.into_response_with_id(Some(&request_id)),
+        }
+    }
+}
+
+async fn prepare(
+    state: &AppState,
+    rt: &Runtime,
+    ctx: &RequestCtx,
+    body: Body,
+    received: std::time::Instant,
+) -> Result<Prepared, GatewayError> {
+    let bytes = read_body(body, state.server.max_body_bytes).await?;
+    let req: MessagesRequest = parse_json(&bytes)?;
+    check_request(&req)?;
+    let model = rt
+        .models
+        .resolve(&req.model)
+        .map_err(|e| GatewayError::UnknownModel(e.to_string()))?;
+    let session = req.session_id();
+    let translated = translate(
+        &req,
+        &RequestOptions {
+            model_id: &model.upstream_id,
+            origin: qgate_amazonq::Dialect::QCli.origin(),
+            profile_arn: None,
+            session_id: session.as_deref(),
+        },
+    )
+    .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
+    let zero = rt
+        .dispatch
+        .zero_input_token_models
+        .iter()
+        .any(|k| model_matches_keyword(&req.model, k));
+    let input_tokens = if zero {
+        0
+    } else {
+        state.calibrated(&model.upstream_id, translated.input_tokens)
+    };
+    Ok(Prepared {
+        request_id: ctx.request_id.clone(),
+        client_model: req.model.clone(),
+        session,
+        stream: req.is_stream(),
+        input_tokens,
+        translated,
+        model,
+        received,
+        client_key: ctx.client_key.clone(),
+    })
+}
+
+/// Checks the API itself enforces before anything is sent upstream.
+fn check_request(req: &MessagesRequest) -> Result<(), GatewayError> {
+    if req.messages.is_empty() {
+        return Err(GatewayError::BadRequest(
+            "messages: at least one message is required".into(),
+        ));
+    }
+    if req.max_tokens == 0 {
+        return Err(GatewayError::BadRequest(
+            "max_tokens: must be greater than or equal to 1".into(),
+        ));
+    }
+    if req.model.trim().is_empty() {
+        return Err(GatewayError::BadRequest("model: field required".into()));
+    }
+    Ok(())
+}
+
+/// The seed's `ZERO_INPUT_TOKEN_MODELS` match: keyword bounded by start/`-`/`_`.
+fn model_matches_keyword(model: &str, keyword: &str) -> bool {
+    let m = model.to_ascii_lowercase();
+    m.match_indices(keyword).any(|(i, _)| {
+        let before_ok = i == 0 || matches!(m.as_bytes()[i - 1], b'-' | b'_');
+        let end = i + keyword.len();
+        let after_ok = end == m.len() || matches!(m.as_bytes()[end], b'-' | b'_');
+        before_ok && after_ok
+    })
+}
+
+pub(crate) fn stream_config(p: &Prepared) -> StreamConfig {
+    StreamConfig {
+        message_id: format!("msg_{}", uuid::Uuid::new_v4().simple()),
+        model: p.client_model.clone(),
+        input_tokens: p.input_tokens,
+        thinking: p.translated.thinking,
+        tool_names: p.translated.tool_names.clone(),
+        context_window: p.model.context_window,
+    }
+}
+
+/// Collects events into the non-streaming message.
+struct AccumulatorSink {
+    acc: MessageAccumulator,
+}
+
+impl Sink for AccumulatorSink {
+    async fn emit(&mut self, events: &[StreamEvent]) -> Result<(), ClientGone> {
+        for e in events {
+            self.acc.apply(e);
+        }
+        Ok(())
+    }
+
+    async fn closed(&self) {
+        std::future::pending::<()>().await
+    }
+
+    fn blocked(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+async fn complete(
+    state: AppState,
+    rt: Arc<Runtime>,
+    mut p: Prepared,
+) -> Result<MessageResponse, GatewayError> {
+    let mut d = Dispatch::new(state.clone(), rt.clone(), p.client_model.clone());
+    loop {
+        let mut c = match d.connect(&mut p).await {
+            Ok(c) => c,
+            Err(e) => {
+                accounting::rejected(&state, &p, &e);
+                return Err(e);
+            }
+        };
+        let mut tr = StreamTranslator::new(stream_config(&p));
+        let mut sink = AccumulatorSink {
+            acc: MessageAccumulator::new(),
+        };
+        match relay(&mut c, &mut tr, &mut sink, None, &state.metrics).await {
+            RelayEnd::Completed => {
+                accounting::succeeded(&state, &rt, &p, &c, &tr, &d, Duration::ZERO);
+                return sink
+                    .acc
+                    .finish()
+                    .map_err(|e| GatewayError::Internal(e.message));
+            }
+            RelayEnd::Failed(err) => {
+                let failure = accounting::failed_after_commit(&state, &rt, &p, &c, &err);
+                d.record_post_commit_failure(failure);
+                if !d.can_retry() {
+                    let e = d.give_up();
+                    accounting::rejected(&state, &p, &e);
+                    return Err(e);
+                }
+            }
+            RelayEnd::ClientGone => {
+                accounting::cancelled(&rt, &c);
+                return Err(GatewayError::Internal("client went away".into()));
+            }
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! The listener: an accept loop over hyper's HTTP/1.1 server with `TCP_NODELAY` on every
+//! accepted socket, a header-read timeout (slow-loris clients are dropped), a connection
+//! limit, and graceful shutdown that stops accepting, lets in-flight responses — streams
+//! included — finish, and aborts what is left after the drain timeout.
+
+use crate::config::ServerConfig;
+use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+/// Largest request head (request line + headers) accepted; larger gets 431.
+const MAX_HEAD_BYTES: usize = 128 * 1024;
+
+/// Serves `app` until `shutdown` fires, then drains for up to `drain`.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    cfg: &ServerConfig,
+    shutdown: CancellationToken,
+    drain: Duration,
+) {
+    let graceful = GracefulShutdown::new();
+    let limit = Arc::new(Semaphore::new(cfg.max_connections.max(1)));
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(cfg.header_read_timeout)
+        .keep_alive(true)
+        .max_buf_size(MAX_HEAD_BYTES);
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            a = listener.accept() => a,
+        };
+        let stream = match accepted {
+            Ok((s, _)) => s,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            tracing::warn!("connection limit reached; closing new connection");
+            drop(stream);
+            continue;
+        };
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "set_nodelay failed");
+        }
+        let conn =
+            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let watched = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = watched.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => tracing::info!("all connections drained"),
+        _ = tokio::time::sleep(drain) => tracing::warn!("drain timeout; closing remaining connections"),
+    }
+}

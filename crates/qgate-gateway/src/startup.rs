@@ -1,0 +1,185 @@
+//! Assembling a running gateway from a validated [`Config`]: token store, HTTP client,
+//! accounts, pool (with persisted states), metrics, router, listener and background
+//! tasks — and taking it down again in order.
+
+use crate::accounts::{AccountDeps, build_accounts};
+use crate::background::{PersistFile, spawn_all};
+use crate::config::Config;
+use crate::metrics::{Metrics, StateCollector};
+use crate::middleware::KeyRing;
+use crate::state::{AppState, Runtime, Shared};
+use crate::upstream::UpstreamClient;
+use arc_swap::ArcSwap;
+use qgate_auth::{AuthEndpoints, RefreshOptions};
+use qgate_pool::Pool;
+use qgate_store::{FileTokenStore, StateFile};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Why the gateway refused to start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(
+        "no Amazon Q account is configured.\n\
+         Set AMAZONQ_REFRESH_TOKEN, AMAZONQ_CLIENT_ID and AMAZONQ_CLIENT_SECRET (one account, \
+         optionally AMAZONQ_PROFILE_ARN), or AMAZONQ_ACCOUNT_COUNT with \
+         AMAZONQ_ACCOUNT_{{i}}_REFRESH_TOKEN / _CLIENT_ID / _CLIENT_SECRET for several, or \
+         [[accounts]] in a --config file.\n\
+         To try qgate without an account, run `qgate demo` (built-in Amazon Q simulator)."
+    )]
+    NoAccounts,
+    #[error(
+        "refusing to listen on {0} without client API keys: anyone who can reach it could use \
+         your accounts. Set API_KEYS (or [[keys]] in the config file), bind to 127.0.0.1, or \
+         pass --insecure-no-auth if you really mean it."
+    )]
+    InsecureBind(SocketAddr),
+    #[error("token cache directory: {0}")]
+    Store(String),
+    #[error("account pool: {0}")]
+    Pool(String),
+    #[error("HTTP client: {0}")]
+    Http(String),
+    #[error("listener: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A running gateway.
+#[derive(Debug)]
+pub struct GatewayHandle {
+    addr: SocketAddr,
+    state: AppState,
+    shutdown: CancellationToken,
+    server: JoinHandle<()>,
+    background: TaskTracker,
+}
+
+impl GatewayHandle {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Stops accepting, drains in-flight streams, stops background work (saving state).
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        let _ = self.server.await;
+        self.state.streams.close();
+        let _ = tokio::time::timeout(Duration::from_secs(30), self.state.streams.wait()).await;
+        self.background.close();
+        self.background.wait().await;
+    }
+
+    /// Waits until the server stops (after `shutdown` is triggered elsewhere).
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+}
+
+/// Installs the process-wide rustls crypto provider (ring). Idempotent; call it before
+/// building any `reqwest` client.
+pub fn init_tls() {
+    // Installing twice returns an error that means "already installed": fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Starts the gateway on `listener`.
+pub async fn start(cfg: Config, listener: TcpListener) -> Result<GatewayHandle, StartError> {
+    init_tls();
+    let addr = listener.local_addr()?;
+    if cfg.accounts.is_empty() {
+        return Err(StartError::NoAccounts);
+    }
+    if !addr.ip().is_loopback()
+        && cfg.security.api_keys.is_empty()
+        && !cfg.security.insecure_no_auth
+    {
+        return Err(StartError::InsecureBind(addr));
+    }
+    let upstream =
+        UpstreamClient::new(&cfg.upstream).map_err(|e| StartError::Http(e.to_string()))?;
+    let store = FileTokenStore::new(cfg.token_cache_dir.clone())
+        .map_err(|e| StartError::Store(e.to_string()))?;
+    let deps = AccountDeps {
+        http: upstream.http().clone(),
+        endpoints: Arc::new(AuthEndpoints {
+            oidc_token_url: cfg.upstream.token_endpoint.clone(),
+            kiro_refresh_url: cfg.upstream.kiro_auth_endpoint.clone(),
+        }),
+        store: Arc::new(store),
+        refresh: RefreshOptions::default(),
+    };
+    let (accounts, fresh) = build_accounts(&cfg.accounts, &cfg.upstream, &deps, None);
+    for t in fresh {
+        if let Err(e) = t.load_cached().await {
+            tracing::warn!(error = %e, "reading a token cache failed; the account will refresh");
+        }
+    }
+    let pool = Pool::new(
+        cfg.pool.clone(),
+        cfg.accounts.iter().map(|a| a.settings.clone()).collect(),
+    )
+    .map_err(|e| StartError::Pool(e.to_string()))?;
+    let state_file = Arc::new(StateFile::<PersistFile>::new(
+        cfg.token_cache_dir.join("_qgate-state.json"),
+    ));
+    match state_file.load().await {
+        Ok(Some(doc)) => pool.import_persistent(doc.states, crate::dispatch::now_ms()),
+        Ok(None) => {}
+        Err(e) => tracing::error!(error = %e, "reading saved pool state failed; starting fresh"),
+    }
+    let runtime = Arc::new(ArcSwap::from_pointee(Runtime {
+        pool: Arc::new(pool),
+        accounts,
+        models: Arc::new(cfg.models.clone()),
+        dispatch: cfg.dispatch.clone(),
+        upstream: cfg.upstream.clone(),
+    }));
+    let mut metrics = Metrics::new();
+    metrics.register_collector(StateCollector::new(runtime.clone()));
+    let shutdown = CancellationToken::new();
+    let state = AppState(Arc::new(Shared {
+        runtime,
+        keys: ArcSwap::from_pointee(KeyRing::new(&cfg.security.api_keys)),
+        server: cfg.server.clone(),
+        config: ArcSwap::from_pointee(cfg.clone()),
+        upstream,
+        metrics: Arc::new(metrics),
+        slot_released: tokio::sync::Notify::new(),
+        queued: Default::default(),
+        calibration: Default::default(),
+        shutdown: shutdown.clone(),
+        streams: TaskTracker::new(),
+    }));
+    let app = crate::routes::router(state.clone());
+    let server_cfg = cfg.server.clone();
+    let server_shutdown = shutdown.clone();
+    let server = tokio::spawn(async move {
+        crate::server::serve(
+            listener,
+            app,
+            &server_cfg,
+            server_shutdown,
+            Duration::from_secs(30),
+        )
+        .await;
+    });
+    let background = TaskTracker::new();
+    spawn_all(&state, &background, state_file, shutdown.clone());
+    tracing::info!(%addr, accounts = cfg.accounts.len(), "qgate listening");
+    Ok(GatewayHandle {
+        addr,
+        state,
+        shutdown,
+        server,
+        background,
+    })
+}

@@ -1,0 +1,274 @@
+//! The HTTP client to Amazon Q: one pooled `reqwest` client (keep-alive, `TCP_NODELAY`),
+//! the two dialects' headers, and per-phase timeouts — connect, first event, idle gap
+//! between events — never one timeout on a whole stream.
+
+use crate::config::UpstreamConfig;
+use bytes::Bytes;
+use qgate_amazonq::classify::{UpstreamFailure, classify_http_error, classify_stream_error};
+use qgate_amazonq::codec::DecodeFailure;
+use qgate_amazonq::{DecodeError, Dialect, Event, EventStreamDecoder, StreamError};
+use std::time::Duration;
+use tokio::time::{Instant, timeout_at};
+
+/// Identifies the client honestly and identically for every account of a dialect
+/// (no per-account variation: this is not a fingerprinting tool).
+const Q_CLI_USER_AGENT: &str = "aws-sdk-rust/1.3.9 ua/2.1 api/codewhispererstreaming/0.1.11582 os/linux lang/rust/1.95.0 md/appVersion-1.19.3 app/AmazonQ-For-CLI";
+const Q_CLI_AMZ_USER_AGENT: &str = "aws-sdk-rust/1.3.9 ua/2.1 api/codewhispererstreaming/0.1.11582 os/linux lang/rust/1.95.0 m/F app/AmazonQ-For-CLI";
+const KIRO_USER_AGENT: &str = "aws-sdk-js/1.0.34 ua/2.1 os/linux lang/js md/nodejs api/codewhispererstreaming#1.0.34 m/E KiroIDE";
+const KIRO_AMZ_USER_AGENT: &str = "aws-sdk-js/1.0.34 KiroIDE";
+
+/// Error bodies larger than this are cut (they are only classified).
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Which timeout fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    FirstEvent,
+    Idle,
+}
+
+/// Why one upstream attempt failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AttemptError {
+    #[error("connecting to upstream failed: {0}")]
+    Connect(String),
+    #[error("upstream timed out waiting for the {0:?} event")]
+    Timeout(Phase),
+    #[error("upstream answered HTTP {status}")]
+    Http {
+        status: u16,
+        failure: UpstreamFailure,
+    },
+    #[error("upstream sent an in-band error: {0}")]
+    InBand(StreamError),
+    #[error("upstream stream is corrupt: {0}")]
+    Decode(DecodeError),
+    #[error("reading the upstream body failed: {0}")]
+    Body(String),
+    #[error("upstream returned an empty stream")]
+    Empty,
+}
+
+impl AttemptError {
+    /// The classification the dispatcher and the pool act on.
+    pub fn failure(&self) -> UpstreamFailure {
+        match self {
+            AttemptError::Http { failure, .. } => failure.clone(),
+            AttemptError::InBand(e) => classify_stream_error(e),
+            AttemptError::Connect(_)
+            | AttemptError::Timeout(_)
+            | AttemptError::Decode(_)
+            | AttemptError::Body(_)
+            | AttemptError::Empty => UpstreamFailure::Transient { status: None },
+        }
+    }
+
+    /// Label for the seed's `amazonq_errors_total{error_type}`.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            AttemptError::Connect(_) | AttemptError::Timeout(_) | AttemptError::Body(_) => {
+                "network_error"
+            }
+            AttemptError::Decode(_) | AttemptError::Empty | AttemptError::InBand(_) => {
+                "stream_error"
+            }
+            AttemptError::Http { failure, .. } => match failure {
+                UpstreamFailure::Throttled { .. } => "rate_limit",
+                UpstreamFailure::QuotaExhausted { .. } => "quota_exhausted",
+                UpstreamFailure::Suspended => "suspended",
+                UpstreamFailure::Token => "token",
+                UpstreamFailure::ModelUnavailable => "model_unavailable",
+                UpstreamFailure::Overloaded => "overloaded",
+                UpstreamFailure::Client(_) => "client_error",
+                UpstreamFailure::Transient { .. } => "http_error",
+            },
+        }
+    }
+}
+
+/// The shared client.
+#[derive(Debug, Clone)]
+pub struct UpstreamClient {
+    http: reqwest::Client,
+}
+
+impl UpstreamClient {
+    pub fn new(cfg: &UpstreamConfig) -> Result<Self, reqwest::Error> {
+        Ok(Self {
+            http: build_http_client(cfg.connect_timeout)?,
+        })
+    }
+
+    /// The underlying client (shared with token refresh).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Sends one `GenerateAssistantResponse` call; returns once the status is known.
+    /// Non-200 answers are read and classified here.
+    pub async fn send(
+        &self,
+        api_base: &str,
+        dialect: Dialect,
+        access_token: &str,
+        body: Bytes,
+        deadline: Instant,
+        idle: Duration,
+    ) -> Result<EventReader, AttemptError> {
+        let url = format!("{}{}", api_base, dialect.path());
+        let mut rb = self
+            .http
+            .post(url)
+            .bearer_auth(access_token)
+            .header("content-type", dialect.content_type())
+            .header("accept", "*/*")
+            .header("amz-sdk-invocation-id", uuid::Uuid::new_v4().to_string())
+            .header("amz-sdk-request", "attempt=1; max=1")
+            .header("x-amzn-codewhisperer-optout", "true");
+        rb = match dialect {
+            Dialect::QCli => rb
+                .header("x-amz-target", Dialect::X_AMZ_TARGET)
+                .header("user-agent", Q_CLI_USER_AGENT)
+                .header("x-amz-user-agent", Q_CLI_AMZ_USER_AGENT),
+            Dialect::Kiro => rb
+                .header("x-amzn-kiro-agent-mode", "vibe")
+                .header("user-agent", KIRO_USER_AGENT)
+                .header("x-amz-user-agent", KIRO_AMZ_USER_AGENT),
+        };
+        let resp = match timeout_at(deadline, rb.body(body).send()).await {
+            Err(_) => return Err(AttemptError::Timeout(Phase::FirstEvent)),
+            Ok(Err(e)) => return Err(AttemptError::Connect(without_url(&e))),
+            Ok(Ok(r)) => r,
+        };
+        let status = resp.status().as_u16();
+        if status != 200 {
+            let err_type = header(&resp, "x-amzn-errortype");
+            let retry_after = header(&resp, "retry-after");
+            let body = read_bounded(resp, deadline).await;
+            let failure =
+                classify_http_error(status, err_type.as_deref(), retry_after.as_deref(), &body);
+            return Err(AttemptError::Http { status, failure });
+        }
+        Ok(EventReader {
+            resp,
+            decoder: EventStreamDecoder::new(),
+            idle,
+            idle_deadline: Instant::now() + idle,
+            ended: false,
+            events: 0,
+            waited: Duration::ZERO,
+        })
+    }
+}
+
+/// Builds the pooled HTTP/1.1 client used for chat and token refresh.
+pub fn build_http_client(connect_timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .tcp_nodelay(true)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(1024)
+        .tcp_keepalive(Duration::from_secs(30))
+        .build()
+}
+
+fn header(resp: &reqwest::Response, name: &str) -> Option<String> {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// reqwest's Display includes the URL; ours carry no secrets, but keep messages short.
+fn without_url(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    if let Some(i) = s.find(" for url (") {
+        s.truncate(i);
+    }
+    if let Some(src) = std::error::Error::source(e) {
+        s.push_str(": ");
+        s.push_str(&src.to_string());
+    }
+    s
+}
+
+async fn read_bounded(mut resp: reqwest::Response, deadline: Instant) -> Vec<u8> {
+    let mut out = Vec::new();
+    while out.len() < MAX_ERROR_BODY {
+        match timeout_at(deadline, resp.chunk()).await {
+            Ok(Ok(Some(c))) => out.extend_from_slice(&c),
+            Ok(Ok(None)) | Ok(Err(_)) | Err(_) => break,
+        }
+    }
+    out
+}
+
+/// Reads typed events from a 200 response, enforcing the idle timeout between chunks.
+#[derive(Debug)]
+pub struct EventReader {
+    resp: reqwest::Response,
+    decoder: EventStreamDecoder,
+    idle: Duration,
+    /// When the idle timeout fires; moved forward only when bytes arrive, so a caller
+    /// that cancels and re-polls `next` (to send pings) does not reset it.
+    idle_deadline: Instant,
+    ended: bool,
+    events: u64,
+    /// Time spent blocked on the upstream socket (for the gateway-overhead metric).
+    waited: Duration,
+}
+
+impl EventReader {
+    /// The next event; `Ok(None)` at the end of the stream. `deadline` overrides the idle
+    /// timeout (used for the first event).
+    pub async fn next(&mut self, deadline: Option<Instant>) -> Result<Option<Event>, AttemptError> {
+        loop {
+            if let Some(ev) = self.buffered()? {
+                return Ok(Some(ev));
+            }
+            if self.ended {
+                self.decoder.finish().map_err(AttemptError::Decode)?;
+                return Ok(None);
+            }
+            let (at, phase) = match deadline {
+                Some(d) => (d, Phase::FirstEvent),
+                None => (self.idle_deadline, Phase::Idle),
+            };
+            let began = Instant::now();
+            let got = timeout_at(at, self.resp.chunk()).await;
+            self.waited += began.elapsed();
+            match got {
+                Err(_) => return Err(AttemptError::Timeout(phase)),
+                Ok(Err(e)) => return Err(AttemptError::Body(without_url(&e))),
+                Ok(Ok(None)) => self.ended = true,
+                Ok(Ok(Some(chunk))) => {
+                    self.idle_deadline = Instant::now() + self.idle;
+                    self.decoder.push(&chunk);
+                }
+            }
+        }
+    }
+
+    /// An event already decoded from received bytes, without waiting for the network.
+    pub fn buffered(&mut self) -> Result<Option<Event>, AttemptError> {
+        match self.decoder.next_event() {
+            Ok(Some(ev)) => {
+                self.events += 1;
+                Ok(Some(ev))
+            }
+            Ok(None) => Ok(None),
+            Err(DecodeFailure::Stream(e)) => Err(AttemptError::InBand(e)),
+            Err(DecodeFailure::Decode(e)) => Err(AttemptError::Decode(e)),
+        }
+    }
+
+    /// Events yielded so far.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// Time spent blocked on the upstream socket so far.
+    pub fn waited(&self) -> Duration {
+        self.waited
+    }
+}

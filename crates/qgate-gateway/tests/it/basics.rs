@@ -1,0 +1,143 @@
+//! The first answer end to end: streaming and non-streaming text, a token refresh, and
+//! Anthropic-shaped errors for malformed requests.
+
+use crate::support::*;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn streaming_text_is_a_complete_anthropic_stream() {
+    let env = TestEnv::start(Opts::accounts(1)).await;
+    let (status, events) = env
+        .stream(&hello(
+            "Tell me about event streams [[sim words=12 chunk=3]]",
+        ))
+        .await;
+    assert_eq!(status, 200, "{events:?}");
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names.first(), Some(&"message_start"));
+    assert_eq!(names.last(), Some(&"message_stop"));
+    assert!(names.contains(&"content_block_start"));
+    assert!(names.contains(&"content_block_stop"));
+    assert!(names.contains(&"message_delta"));
+    let start = &events[0].1["message"];
+    assert_eq!(start["content"], json!([]));
+    assert_eq!(start["role"], "assistant");
+    assert_eq!(start["model"], "claude-sonnet-4-5");
+    assert!(start["usage"]["input_tokens"].as_u64().unwrap() > 0);
+    let delta = events.iter().find(|(n, _)| n == "message_delta").unwrap();
+    assert_eq!(delta.1["delta"]["stop_reason"], "end_turn");
+    assert!(delta.1["usage"]["output_tokens"].as_u64().unwrap() > 0);
+    let text = streamed_text(&events);
+    assert_eq!(text.split_whitespace().count(), 12, "{text}");
+}
+
+#[tokio::test]
+async fn non_streaming_text_is_a_full_message() {
+    let env = TestEnv::start(Opts::accounts(1)).await;
+    let r = env
+        .post("/v1/messages", &hello("Hi there [[sim words=7]]"))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("request-id").is_some());
+    let v: Value = r.json().await.unwrap();
+    assert!(v["id"].as_str().unwrap().starts_with("msg_"));
+    assert_eq!(v["type"], "message");
+    assert_eq!(v["role"], "assistant");
+    assert_eq!(v["stop_reason"], "end_turn");
+    assert_eq!(v["content"][0]["type"], "text");
+    assert_eq!(
+        v["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .split_whitespace()
+            .count(),
+        7
+    );
+    assert!(v["usage"]["input_tokens"].as_u64().unwrap() > 0);
+    assert!(v["usage"]["output_tokens"].as_u64().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn expired_access_token_is_refreshed_once_and_the_request_succeeds() {
+    let env = TestEnv::start(Opts::accounts(1)).await;
+    let (s, _) = env.message(&hello("warm up")).await;
+    assert_eq!(s, 200);
+    let before = count(&env.sim_stats().await, "sim-1", "token_refreshes");
+    env.sim.expire_access_tokens();
+    let (s, v) = env.message(&hello("after expiry")).await;
+    assert_eq!(s, 200, "{v}");
+    let after = count(&env.sim_stats().await, "sim-1", "token_refreshes");
+    assert_eq!(after, before + 1, "exactly one refresh after expiry");
+}
+
+#[tokio::test]
+async fn malformed_json_gets_an_anthropic_400() {
+    let env = TestEnv::start(Opts::accounts(1)).await;
+    let r = env
+        .http
+        .post(env.url("/v1/messages"))
+        .header("content-type", "application/json")
+        .body("{\"model\": \"x\", \"messages\": [")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.headers().get("request-id").is_some());
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["type"], "error");
+    assert_eq!(v["error"]["type"], "invalid_request_error");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("invalid request body")
+    );
+}
+
+#[tokio::test]
+async fn missing_required_fields_get_an_anthropic_400() {
+    let env = TestEnv::start(Opts::accounts(1)).await;
+    for body in [
+        json!({"model": "claude-sonnet-4-5", "messages": [{"role":"user","content":"x"}]}),
+        json!({"max_tokens": 5, "messages": [{"role":"user","content":"x"}]}),
+        json!({"model": "claude-sonnet-4-5", "max_tokens": 5}),
+        json!({"model": "claude-sonnet-4-5", "max_tokens": 5, "messages": []}),
+    ] {
+        let (s, v) = env.message(&body).await;
+        assert_eq!(s, 400, "{body} -> {v}");
+        assert_eq!(v["type"], "error");
+        assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
+    }
+    let stats = env.sim_stats().await;
+    assert_eq!(
+        count(&stats, "sim-1", "chat_requests"),
+        0,
+        "nothing reached the upstream"
+    );
+}
+
+#[tokio::test]
+async fn probes_query_strings_and_unknown_paths() {
+    let env = TestEnv::start(Opts::accounts(1)).await;
+    let r = env.http.head(env.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let (s, _) = env.message(&hello("q")).await;
+    assert_eq!(s, 200);
+    let r = env
+        .post("/v1/messages?beta=true", &hello("with query"))
+        .await;
+    assert_eq!(r.status(), 200);
+    let (s, v) = env.get("/v2/nothing").await;
+    assert_eq!(s, 404);
+    assert_eq!(v["error"]["type"], "not_found_error");
+}
+
+#[tokio::test]
+async fn unknown_model_is_a_not_found_error() {
+    let env = TestEnv::start(Opts::accounts(1)).await;
+    let mut body = hello("x");
+    body["model"] = json!("gpt-4o");
+    let (s, v) = env.message(&body).await;
+    assert_eq!(s, 404, "{v}");
+    assert_eq!(v["error"]["type"], "not_found_error");
+}

@@ -1,0 +1,245 @@
+//! Test harness: a simulator and a gateway wired together, plus HTTP and SSE helpers that
+//! make the tests read like specs.
+
+#![allow(dead_code)]
+
+use qgate_gateway::GatewayHandle;
+use qgate_gateway::config::{self, EnvSource, Overrides};
+use qgate_sim::{SimConfig, SimHandle};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// A running simulator + gateway pair.
+pub struct TestEnv {
+    pub sim: SimHandle,
+    pub gw: Option<GatewayHandle>,
+    pub dir: tempfile::TempDir,
+    pub http: reqwest::Client,
+    pub base: String,
+    pub extra_env: Vec<(String, String)>,
+    pub accounts: usize,
+}
+
+/// Knobs for [`TestEnv::start`].
+#[derive(Default, Clone)]
+pub struct Opts {
+    pub accounts: usize,
+    pub sim: Option<SimConfig>,
+    pub env: Vec<(&'static str, String)>,
+}
+
+impl Opts {
+    pub fn accounts(n: usize) -> Self {
+        Opts {
+            accounts: n,
+            ..Default::default()
+        }
+    }
+
+    pub fn env(mut self, k: &'static str, v: impl Into<String>) -> Self {
+        self.env.push((k, v.into()));
+        self
+    }
+
+    pub fn sim(mut self, s: SimConfig) -> Self {
+        self.sim = Some(s);
+        self
+    }
+}
+
+fn gateway_env(
+    sim: &SimHandle,
+    dir: &std::path::Path,
+    accounts: usize,
+    extra: &[(String, String)],
+) -> EnvSource {
+    let base = sim.base_url();
+    let mut vars: Vec<(String, String)> = vec![
+        ("AMAZONQ_API_ENDPOINT".into(), base.clone()),
+        ("AMAZONQ_TOKEN_ENDPOINT".into(), format!("{base}/token")),
+        ("KIRO_AUTH_ENDPOINT".into(), format!("{base}/refreshToken")),
+        ("TOKEN_CACHE_DIR".into(), dir.display().to_string()),
+        ("UPSTREAM_FIRST_EVENT_TIMEOUT".into(), "5s".into()),
+        ("UPSTREAM_IDLE_TIMEOUT".into(), "5s".into()),
+        ("AMAZONQ_ACCOUNT_COUNT".into(), accounts.to_string()),
+    ];
+    for i in 1..=accounts {
+        let c = qgate_sim::credentials(i);
+        let p = format!("AMAZONQ_ACCOUNT_{i}_");
+        vars.push((format!("{p}ID"), c.account));
+        vars.push((format!("{p}REFRESH_TOKEN"), c.refresh_token));
+        vars.push((format!("{p}CLIENT_ID"), c.client_id));
+        vars.push((format!("{p}CLIENT_SECRET"), c.client_secret));
+    }
+    for (k, v) in extra {
+        vars.retain(|(name, _)| name != k);
+        vars.push((k.clone(), v.clone()));
+    }
+    EnvSource::from_pairs(vars)
+}
+
+impl TestEnv {
+    pub async fn start(opts: Opts) -> TestEnv {
+        qgate_gateway::init_tls();
+        let accounts = opts.accounts.max(1);
+        let sim_cfg = opts.sim.clone().unwrap_or_else(|| SimConfig {
+            accounts,
+            ..Default::default()
+        });
+        let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sim = qgate_sim::start(sim_cfg, sim_listener).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let extra: Vec<(String, String)> = opts
+            .env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        let mut env = TestEnv {
+            sim,
+            gw: None,
+            dir,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+            base: String::new(),
+            extra_env: extra,
+            accounts,
+        };
+        env.start_gateway().await;
+        env
+    }
+
+    /// (Re)starts the gateway with the same state directory.
+    pub async fn start_gateway(&mut self) {
+        let env = gateway_env(&self.sim, self.dir.path(), self.accounts, &self.extra_env);
+        let cfg = config::load(&env, &Overrides::default()).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let gw = qgate_gateway::start(cfg, listener).await.unwrap();
+        self.base = format!("http://{}", gw.addr());
+        self.gw = Some(gw);
+    }
+
+    pub async fn stop_gateway(&mut self) {
+        if let Some(gw) = self.gw.take() {
+            gw.shutdown().await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .header("x-api-key", "test")
+            .header("anthropic-version", "2023-06-01")
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Non-streaming message: status and JSON body.
+    pub async fn message(&self, body: &Value) -> (u16, Value) {
+        let r = self.post("/v1/messages", body).await;
+        let status = r.status().as_u16();
+        let v = r.json::<Value>().await.unwrap_or(Value::Null);
+        (status, v)
+    }
+
+    /// Streaming message: status and the parsed SSE events (name, data).
+    pub async fn stream(&self, body: &Value) -> (u16, Vec<(String, Value)>) {
+        let mut body = body.clone();
+        body["stream"] = json!(true);
+        let r = self.post("/v1/messages", &body).await;
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap_or_default();
+        if status != 200 {
+            let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            return (status, vec![("http_error".into(), v)]);
+        }
+        (status, parse_sse(&text))
+    }
+
+    pub async fn sim_stats(&self) -> Value {
+        self.http
+            .get(format!("{}/_sim/stats", self.sim.base_url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Injects a fault through the simulator's HTTP control API.
+    pub async fn fault(&self, spec: Value) {
+        let r = self
+            .http
+            .post(format!("{}/_sim/faults", self.sim.base_url()))
+            .json(&spec)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "fault injection refused: {spec}");
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self.http.get(self.url(path)).send().await.unwrap();
+        let s = r.status().as_u16();
+        (s, r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+/// `event: X\ndata: {...}\n\n` → [(X, json)]; every event must have both lines.
+pub fn parse_sse(text: &str) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for block in text.split("\n\n") {
+        if block.trim().is_empty() {
+            continue;
+        }
+        let mut name = None;
+        let mut data = None;
+        for line in block.lines() {
+            if let Some(n) = line.strip_prefix("event: ") {
+                name = Some(n.to_owned());
+            } else if let Some(d) = line.strip_prefix("data: ") {
+                data = Some(serde_json::from_str::<Value>(d).expect("data is JSON"));
+            }
+        }
+        let name = name.expect("every SSE event has an event: line");
+        let data = data.expect("every SSE event has a data: line");
+        assert_eq!(
+            data["type"],
+            json!(name),
+            "data.type repeats the event name"
+        );
+        out.push((name, data));
+    }
+    out
+}
+
+/// The text of a streamed reply.
+pub fn streamed_text(events: &[(String, Value)]) -> String {
+    events
+        .iter()
+        .filter(|(n, d)| n == "content_block_delta" && d["delta"]["type"] == "text_delta")
+        .map(|(_, d)| d["delta"]["text"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// A minimal valid request.
+pub fn hello(text: &str) -> Value {
+    json!({
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 256,
+        "messages": [{"role": "user", "content": text}]
+    })
+}
+
+/// The per-account counter from `/_sim/stats`.
+pub fn count(stats: &Value, account: &str, field: &str) -> u64 {
+    stats["accounts"][account][field].as_u64().unwrap_or(0)
+}
