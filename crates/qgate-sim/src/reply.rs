@@ -15,6 +15,7 @@ use qgate_amazonq::request::{GenerateAssistantResponseRequest, Tool, ToolResultC
 use qgate_amazonq::{Dialect, Event, StreamError};
 use std::time::Duration;
 
+mod frames;
 mod words;
 
 /// Words in a reply when the prompt does not say.
@@ -124,7 +125,7 @@ pub(crate) fn build(input: &ReplyInput<'_>) -> ReplyPlan {
     let mut output_chars = 0;
     for piece in text {
         output_chars += piece.len();
-        frames.push(Event::AssistantResponse { content: piece }.to_frame());
+        frames.push(frames::text_frame(&piece));
     }
     frames.append(&mut tool_frames);
 

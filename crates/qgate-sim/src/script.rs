@@ -39,8 +39,16 @@ pub(crate) struct Parsed<'a> {
 
 /// Whether the message carries the thinking directive a gateway puts into the prompt.
 pub(crate) fn wants_thinking(content: &str) -> bool {
-    content.contains("<thinking_mode>enabled</thinking_mode>")
-        || content.contains("<thinking_mode>adaptive</thinking_mode>")
+    // `contains` with a short needle takes std's SIMD path; long needles and
+    // `match_indices` use a scalar search that costs more, on a long prompt, than the rest
+    // of the reply. So: cheap test first, exact match only when the tag is there.
+    const OPEN_TAG: &str = "<thinking_mode>";
+    content.contains(OPEN_TAG)
+        && content.match_indices(OPEN_TAG).any(|(at, _)| {
+            let rest = &content[at + OPEN_TAG.len()..];
+            rest.starts_with("enabled</thinking_mode>")
+                || rest.starts_with("adaptive</thinking_mode>")
+        })
 }
 
 pub(crate) fn parse(content: &str) -> Parsed<'_> {

@@ -3,7 +3,7 @@
 
 /// Only the end of a long prompt is read (where the user's words are); the rest of a
 /// 600 000-character prompt would cost time and change nothing.
-const SOURCE_TAIL_BYTES: usize = 8 * 1024;
+const SOURCE_TAIL_BYTES: usize = 2 * 1024;
 const MAX_CANDIDATES: usize = 256;
 const MAX_WORD_CHARS: usize = 24;
 
