@@ -2,12 +2,112 @@
 //!
 //! * `bench_request_*`: Anthropic request → Amazon Q body for a real Claude Code first
 //!   turn (parse excluded and included), and the token estimate `count_tokens` uses.
+//! * `bench_response_*`: Amazon Q events → Anthropic SSE bytes through the response
+//!   state machine, the per-chunk work of every streamed reply.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use qgate_amazonq::Event;
 use qgate_anthropic::MessagesRequest;
+use qgate_translate::ToolNameMap;
 use qgate_translate::request::{RequestOptions, translate};
+use qgate_translate::response::{MessageAccumulator, StreamConfig, StreamTranslator};
 use qgate_translate::tokens::{estimate_request, estimate_text};
 use std::hint::black_box;
+
+fn response_config(thinking: bool) -> StreamConfig {
+    StreamConfig {
+        message_id: "msg_0123456789abcdefABCDEF01".to_owned(),
+        model: "claude-sonnet-4-5".to_owned(),
+        input_tokens: 12_000,
+        thinking,
+        tool_names: ToolNameMap::default(),
+        context_window: 200_000,
+    }
+}
+
+/// A typical reply: 1 000 text chunks of a few words, then a tool call in 20 fragments.
+fn reply_events(thinking: bool) -> Vec<Event> {
+    let mut events = Vec::with_capacity(1_030);
+    if thinking {
+        events.push(Event::AssistantResponse {
+            content: "<thinking>\nLet me plan the change first.</thinking>\n\n".to_owned(),
+        });
+    }
+    for i in 0..1_000 {
+        events.push(Event::AssistantResponse {
+            content: format!("word{i} and some more text, "),
+        });
+    }
+    let input = format!(
+        "{{\"file_path\":\"src/main.rs\",\"content\":\"{}\"}}",
+        "fn main() {}\\n".repeat(100)
+    );
+    let fragments = 20;
+    let step = input.len().div_ceil(fragments);
+    for (n, piece) in input.as_bytes().chunks(step).enumerate() {
+        events.push(Event::ToolUse {
+            tool_use_id: "tooluse_bench".to_owned(),
+            name: "Write".to_owned(),
+            input: String::from_utf8_lossy(piece).into_owned(),
+            stop: n + 1 == fragments,
+        });
+    }
+    events.push(Event::ContextUsage { percentage: 6.5 });
+    events
+}
+
+fn translate_to_sse(events: &[Event], thinking: bool, sse: &mut Vec<u8>) {
+    let mut translator = StreamTranslator::new(response_config(thinking));
+    let mut out = Vec::new();
+    for event in events {
+        translator.on_event(event.clone(), &mut out);
+        for stream_event in out.drain(..) {
+            stream_event.write_sse(sse);
+        }
+    }
+    translator.finish(&mut out);
+    for stream_event in out.drain(..) {
+        stream_event.write_sse(sse);
+    }
+}
+
+fn bench_response_events(c: &mut Criterion) {
+    let mut group = c.benchmark_group("response_events");
+    for thinking in [false, true] {
+        let events = reply_events(thinking);
+        group.throughput(Throughput::Elements(events.len() as u64));
+        let name = if thinking { "sse_thinking" } else { "sse" };
+        let mut sse = Vec::with_capacity(256 * 1024);
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                sse.clear();
+                translate_to_sse(black_box(&events), thinking, &mut sse);
+                black_box(sse.len())
+            })
+        });
+    }
+    let events = reply_events(false);
+    group.throughput(Throughput::Elements(events.len() as u64));
+    group.bench_function("non_streaming", |b| {
+        b.iter(|| {
+            let mut translator = StreamTranslator::new(response_config(false));
+            let mut accumulator = MessageAccumulator::new();
+            let mut out = Vec::new();
+            for event in black_box(&events) {
+                translator.on_event(event.clone(), &mut out);
+                for stream_event in out.drain(..) {
+                    accumulator.apply(&stream_event);
+                }
+            }
+            translator.finish(&mut out);
+            for stream_event in out.drain(..) {
+                accumulator.apply(&stream_event);
+            }
+            black_box(accumulator.finish().map(|message| message.content.len()))
+        })
+    });
+    group.finish();
+}
 
 /// The captured first turn of a Claude Code session (78 KB: 24 tools, system blocks,
 /// thinking, metadata), as the bytes a client sends.
@@ -82,5 +182,10 @@ fn bench_request_estimate(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_request_first_turn, bench_request_estimate);
+criterion_group!(
+    benches,
+    bench_request_first_turn,
+    bench_request_estimate,
+    bench_response_events
+);
 criterion_main!(benches);
