@@ -96,7 +96,14 @@ pub async fn start(cfg: SimConfig, listener: TcpListener) -> std::io::Result<Sim
 async fn accept_loop(listener: TcpListener, router: axum::Router) {
     let mut connections = JoinSet::new();
     let mut builder = http1::Builder::new();
-    builder.timer(TokioTimer::new()).keep_alive(true);
+    // No header-read timeout: hyper's default (30 s) also closes idle keep-alive
+    // connections, and under a test's paused clock that fires at once, racing the
+    // client's reuse of pooled connections. Idle connections end with their client or
+    // with the simulator.
+    builder
+        .timer(TokioTimer::new())
+        .keep_alive(true)
+        .header_read_timeout(None);
     loop {
         // Reap finished connections so the set does not grow over a long benchmark.
         while connections.try_join_next().is_some() {}

@@ -136,8 +136,8 @@ async fn read_response(stream: &mut tokio::net::TcpStream) -> String {
     }
 }
 
-#[tokio::test]
-async fn connections_are_kept_alive() {
+#[tokio::test(start_paused = true)]
+async fn connections_are_kept_alive_even_when_idle() {
     use tokio::io::AsyncWriteExt;
     let sim = start_default().await;
     let mut stream = tokio::net::TcpStream::connect(sim.handle.addr())
@@ -150,6 +150,8 @@ async fn connections_are_kept_alive() {
             .unwrap();
         let response = read_response(&mut stream).await;
         assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        // An idle minute on the paused clock: no server-side idle timeout closes it.
+        tokio::time::sleep(Duration::from_secs(60)).await;
     }
 }
 
