@@ -380,7 +380,7 @@ pub(super) fn build(file: &FileConfig, env: &EnvSource) -> Result<Config, Config
 
     let token_cache_dir = r
         .string("TOKEN_CACHE_DIR", file.token_cache_dir.as_ref())
-        .map(PathBuf::from)
+        .map(|d| expand_home(&d))
         .unwrap_or_else(qgate_store::FileTokenStore::default_dir);
 
     r.problems.finish(Config {
@@ -395,6 +395,14 @@ pub(super) fn build(file: &FileConfig, env: &EnvSource) -> Result<Config, Config
         security,
         config_file: None,
     })
+}
+
+/// `~/x` → `$HOME/x` (`.env` files are not expanded by a shell).
+fn expand_home(path: &str) -> PathBuf {
+    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(path),
+    }
 }
 
 fn parse_id(raw: &str, source: &str, problems: &mut Problems) -> Option<AccountId> {
