@@ -40,6 +40,18 @@ impl Pool {
         Ok(self.slot(id)?.runtime.reset(now_ms))
     }
 
+    /// The gateway's active health check succeeded: close the breaker and end a throttle
+    /// cooldown. Quota, suspension, refresh denial and enablement are untouched.
+    pub fn probe_succeeded(&self, id: &str, now_ms: u64) -> Result<Vec<Transition>, PoolError> {
+        Ok(self.slot(id)?.runtime.probe_succeeded(now_ms))
+    }
+
+    /// A token refresh succeeded (e.g. an operator forced one after fixing the account):
+    /// lift a refresh denial. Nothing else changes.
+    pub fn refresh_succeeded(&self, id: &str, now_ms: u64) -> Result<Vec<Transition>, PoolError> {
+        Ok(self.slot(id)?.runtime.refresh_succeeded(now_ms))
+    }
+
     /// The states a restart must not forget, one entry per account that has any.
     pub fn export_persistent(&self) -> Vec<PersistedState> {
         self.slots

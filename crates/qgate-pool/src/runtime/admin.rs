@@ -110,6 +110,40 @@ impl AccountRuntime {
         out
     }
 
+    /// An out-of-band check (the gateway's health probe) showed the account serving:
+    /// close the breaker and end a throttle cooldown and overload backoff. Stronger states
+    /// (quota, suspension, refresh denial) are left alone: a cheap probe cannot disprove
+    /// them, and one may have been reported while the probe was out.
+    pub(crate) fn probe_succeeded(&self, now_ms: u64) -> Vec<Transition> {
+        let mut core = self.core.lock();
+        let before = self.read(&core, now_ms);
+        if matches!(core.health, AccountState::Throttled { .. }) {
+            core.health = AccountState::Active;
+            core.throttle_level = 0;
+        }
+        core.breaker.reset();
+        core.overload_level = 0;
+        core.overload_until_ms = 0;
+        let mut out = Vec::new();
+        self.diff(before, &core, now_ms, "health check succeeded", &mut out);
+        self.sync_gates(&core);
+        out
+    }
+
+    /// A refresh with the account's credentials succeeded after all: lift a refresh
+    /// denial (and nothing else).
+    pub(crate) fn refresh_succeeded(&self, now_ms: u64) -> Vec<Transition> {
+        let mut core = self.core.lock();
+        let before = self.read(&core, now_ms);
+        if matches!(core.health, AccountState::RefreshDenied { .. }) {
+            core.health = AccountState::Active;
+        }
+        let mut out = Vec::new();
+        self.diff(before, &core, now_ms, "token refresh succeeded", &mut out);
+        self.sync_gates(&core);
+        out
+    }
+
     /// Restore a persisted state (startup). Only states still in force are taken.
     pub(crate) fn restore(
         &self,

@@ -6,6 +6,7 @@
 mod breaker;
 mod limits;
 mod persistence;
+mod recovery;
 mod states;
 mod sticky;
 mod strategies;
