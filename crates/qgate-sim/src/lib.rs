@@ -16,6 +16,7 @@
 //! - `script` and `reply`: what a reply says, and its event-stream frames.
 //! - `body`: streams the frames with the requested pacing, or breaks off.
 //! - `wire`: the service's error bodies.
+//! - `usage`: `GET /getUsageLimits`, the cheap call health checks use.
 //! - `admin`: the `/_sim/*` control endpoints.
 //! - `server`: the accept loop and [`SimHandle`].
 
@@ -29,6 +30,7 @@ mod reply;
 mod script;
 mod server;
 pub mod state;
+mod usage;
 mod wire;
 
 pub use chat::KNOWN_MODELS;
@@ -53,6 +55,7 @@ pub fn router(state: SimState) -> Router {
         .route("/client/register", post(oidc::register_client))
         .route("/device_authorization", post(oidc::device_authorization))
         .route("/refreshToken", post(oidc::kiro_refresh))
+        .route("/getUsageLimits", get(usage::get_usage_limits))
         .route("/_sim/faults", post(admin::inject).delete(admin::clear))
         .route("/_sim/expire-tokens", post(admin::expire_tokens))
         .route("/_sim/revoke", post(admin::revoke))

@@ -48,6 +48,9 @@ pub struct AccountStats {
     pub max_in_flight: u64,
     /// Injected faults (including `[[sim error=...]]`) that fired.
     pub faults_fired: u64,
+    /// `GET /getUsageLimits` calls whose bearer token belonged to this account.
+    #[serde(default)]
+    pub usage_checks: u64,
 }
 
 #[derive(Debug, Default)]
@@ -61,6 +64,7 @@ pub(crate) struct Counters {
     in_flight: AtomicU64,
     max_in_flight: AtomicU64,
     pub(crate) faults_fired: AtomicU64,
+    pub(crate) usage_checks: AtomicU64,
 }
 
 /// Adds one to a counter. Relaxed: counters are read as a snapshot, never to synchronise.
@@ -81,6 +85,7 @@ impl Counters {
             in_flight: get(&self.in_flight),
             max_in_flight: get(&self.max_in_flight),
             faults_fired: get(&self.faults_fired),
+            usage_checks: get(&self.usage_checks),
         }
     }
 }

@@ -8,6 +8,7 @@ mod faults;
 mod oidc;
 mod script;
 mod stats;
+mod usage;
 mod validation;
 
 use qgate_amazonq::codec::DecodeFailure;
