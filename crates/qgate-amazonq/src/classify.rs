@@ -291,26 +291,41 @@ mod tests {
     #[test]
     fn classifies_the_protocol_table() {
         assert_eq!(
-            c(400, r#"{"message":"Improperly formed request.","reason":null}"#),
+            c(
+                400,
+                r#"{"message":"Improperly formed request.","reason":null}"#
+            ),
             UpstreamFailure::Client(ClientFault::Malformed {
                 message: "Improperly formed request.".into(),
                 reason: None
             })
         );
         assert_eq!(
-            c(400, r#"{"message":"Input is too long.","reason":"CONTENT_LENGTH_EXCEEDS_THRESHOLD","__type":"com.amazon.aws.codewhisperer#ValidationException"}"#),
+            c(
+                400,
+                r#"{"message":"Input is too long.","reason":"CONTENT_LENGTH_EXCEEDS_THRESHOLD","__type":"com.amazon.aws.codewhisperer#ValidationException"}"#
+            ),
             UpstreamFailure::Client(ClientFault::ContextTooLong)
         );
         assert_eq!(
-            c(400, r#"{"message":"Invalid model ID","reason":"INVALID_MODEL_ID"}"#),
+            c(
+                400,
+                r#"{"message":"Invalid model ID","reason":"INVALID_MODEL_ID"}"#
+            ),
             UpstreamFailure::ModelUnavailable
         );
         assert_eq!(
-            c(429, r#"{"message":"I am experiencing high traffic, please try again shortly.","reason":"INSUFFICIENT_MODEL_CAPACITY","__type":"com.amazon.aws.codewhisperer#ThrottlingException"}"#),
+            c(
+                429,
+                r#"{"message":"I am experiencing high traffic, please try again shortly.","reason":"INSUFFICIENT_MODEL_CAPACITY","__type":"com.amazon.aws.codewhisperer#ThrottlingException"}"#
+            ),
             UpstreamFailure::Overloaded
         );
         assert_eq!(
-            c(500, r#"{"message":"Encountered unexpectedly high load when processing the request, please try again.","reason":"MODEL_TEMPORARILY_UNAVAILABLE"}"#),
+            c(
+                500,
+                r#"{"message":"Encountered unexpectedly high load when processing the request, please try again.","reason":"MODEL_TEMPORARILY_UNAVAILABLE"}"#
+            ),
             UpstreamFailure::Overloaded
         );
         assert_eq!(
@@ -318,35 +333,63 @@ mod tests {
             UpstreamFailure::Throttled { retry_after: Some(Duration::from_secs(7)) }
         );
         assert_eq!(
-            c(429, r#"{"__type":"com.amazon.aws.codewhisperer#ThrottlingException","message":"limit","reason":"MONTHLY_REQUEST_COUNT"}"#),
-            UpstreamFailure::QuotaExhausted { reset_at_unix: None }
+            c(
+                429,
+                r#"{"__type":"com.amazon.aws.codewhisperer#ThrottlingException","message":"limit","reason":"MONTHLY_REQUEST_COUNT"}"#
+            ),
+            UpstreamFailure::QuotaExhausted {
+                reset_at_unix: None
+            }
         );
         assert_eq!(
-            c(402, r#"{"__type":"ServiceQuotaExceededException","message":"You have reached the limit.","reason":"MONTHLY_REQUEST_COUNT"}"#),
-            UpstreamFailure::QuotaExhausted { reset_at_unix: None }
+            c(
+                402,
+                r#"{"__type":"ServiceQuotaExceededException","message":"You have reached the limit.","reason":"MONTHLY_REQUEST_COUNT"}"#
+            ),
+            UpstreamFailure::QuotaExhausted {
+                reset_at_unix: None
+            }
         );
         assert_eq!(
-            c(403, r#"{"__type":"com.amazon.aws.codewhisperer#AccessDeniedException","message":"The bearer token included in the request is invalid."}"#),
+            c(
+                403,
+                r#"{"__type":"com.amazon.aws.codewhisperer#AccessDeniedException","message":"The bearer token included in the request is invalid."}"#
+            ),
             UpstreamFailure::Token
         );
         assert_eq!(
-            c(403, r#"{"__type":"com.amazon.aws.codewhisperer#ExpiredTokenException","message":"The security token included in the request is expired."}"#),
+            c(
+                403,
+                r#"{"__type":"com.amazon.aws.codewhisperer#ExpiredTokenException","message":"The security token included in the request is expired."}"#
+            ),
             UpstreamFailure::Token
         );
         assert_eq!(
-            c(403, r#"{"message":"Your User ID (x) temporarily is suspended. We've locked your account as a security precaution.","reason":"TEMPORARILY_SUSPENDED"}"#),
+            c(
+                403,
+                r#"{"message":"Your User ID (x) temporarily is suspended. We've locked your account as a security precaution.","reason":"TEMPORARILY_SUSPENDED"}"#
+            ),
             UpstreamFailure::Suspended
         );
         assert_eq!(
-            c(400, r#"{"message":"Your User ID temporarily is suspended."}"#),
+            c(
+                400,
+                r#"{"message":"Your User ID temporarily is suspended."}"#
+            ),
             UpstreamFailure::Suspended
         );
-        assert_eq!(c(503, "<html>bad gateway</html>"), UpstreamFailure::Transient { status: Some(503) });
+        assert_eq!(
+            c(503, "<html>bad gateway</html>"),
+            UpstreamFailure::Transient { status: Some(503) }
+        );
     }
 
     #[test]
     fn fault_and_advice() {
-        assert_eq!(UpstreamFailure::Token.retry_advice(), RetryAdvice::RefreshAndRetrySame);
+        assert_eq!(
+            UpstreamFailure::Token.retry_advice(),
+            RetryAdvice::RefreshAndRetrySame
+        );
         assert_eq!(UpstreamFailure::Overloaded.fault(), Fault::Global);
         assert_eq!(
             UpstreamFailure::Client(ClientFault::ContextTooLong).retry_advice(),

@@ -109,7 +109,8 @@ impl EventStreamDecoder {
         if total < MIN_FRAME_LEN {
             return Err(DecodeError::FrameTooSmall(total));
         }
-        let prelude_crc = u32::from_be_bytes([self.buf[8], self.buf[9], self.buf[10], self.buf[11]]);
+        let prelude_crc =
+            u32::from_be_bytes([self.buf[8], self.buf[9], self.buf[10], self.buf[11]]);
         if crc32fast::hash(&self.buf[..8]) != prelude_crc {
             return Err(DecodeError::PreludeChecksum);
         }
@@ -200,8 +201,14 @@ pub fn encode_event_frame(event_type: &str, payload: &[u8]) -> Bytes {
     encode(&Message::new_from_parts(
         vec![
             Header::new(":message-type", HeaderValue::String("event".into())),
-            Header::new(":event-type", HeaderValue::String(event_type.to_owned().into())),
-            Header::new(":content-type", HeaderValue::String("application/json".into())),
+            Header::new(
+                ":event-type",
+                HeaderValue::String(event_type.to_owned().into()),
+            ),
+            Header::new(
+                ":content-type",
+                HeaderValue::String("application/json".into()),
+            ),
         ],
         Bytes::copy_from_slice(payload),
     ))
@@ -216,7 +223,10 @@ pub fn encode_exception_frame(exception_type: &str, payload: &[u8]) -> Bytes {
                 ":exception-type",
                 HeaderValue::String(exception_type.to_owned().into()),
             ),
-            Header::new(":content-type", HeaderValue::String("application/json".into())),
+            Header::new(
+                ":content-type",
+                HeaderValue::String("application/json".into()),
+            ),
         ],
         Bytes::copy_from_slice(payload),
     ))
@@ -228,7 +238,10 @@ pub fn encode_error_frame(code: &str, message: &str) -> Bytes {
         vec![
             Header::new(":message-type", HeaderValue::String("error".into())),
             Header::new(":error-code", HeaderValue::String(code.to_owned().into())),
-            Header::new(":error-message", HeaderValue::String(message.to_owned().into())),
+            Header::new(
+                ":error-message",
+                HeaderValue::String(message.to_owned().into()),
+            ),
         ],
         Bytes::new(),
     ))

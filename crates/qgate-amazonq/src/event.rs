@@ -256,7 +256,9 @@ impl Event {
     /// The JSON payload the service sends for this event.
     pub fn payload(&self) -> Value {
         match self {
-            Event::InitialResponse { conversation_id } => json!({"conversationId": conversation_id}),
+            Event::InitialResponse { conversation_id } => {
+                json!({"conversationId": conversation_id})
+            }
             Event::AssistantResponse { content } => json!({"content": content}),
             Event::ToolUse {
                 tool_use_id,
@@ -272,7 +274,9 @@ impl Event {
             }
             Event::Reasoning { text, signature } => json!({"text": text, "signature": signature}),
             Event::ContextUsage { percentage } => json!({"contextUsagePercentage": percentage}),
-            Event::Metering { unit, usage } => json!({"unit": unit, "unitPlural": unit.as_ref().map(|u| format!("{u}s")), "usage": usage}),
+            Event::Metering { unit, usage } => {
+                json!({"unit": unit, "unitPlural": unit.as_ref().map(|u| format!("{u}s")), "usage": usage})
+            }
             Event::TokenUsage {
                 uncached_input_tokens,
                 output_tokens,
@@ -288,7 +292,9 @@ impl Event {
                 conversation_id,
                 utterance_id,
             } => json!({"conversationId": conversation_id, "utteranceId": utterance_id}),
-            Event::InvalidState { reason, message } => json!({"reason": reason, "message": message}),
+            Event::InvalidState { reason, message } => {
+                json!({"reason": reason, "message": message})
+            }
         }
     }
 
@@ -317,7 +323,9 @@ impl StreamError {
                     &serde_json::to_vec(&v).unwrap_or_default(),
                 )
             }
-            StreamError::Service { code, message } => crate::codec::encode_error_frame(code, message),
+            StreamError::Service { code, message } => {
+                crate::codec::encode_error_frame(code, message)
+            }
         }
     }
 }

@@ -15,7 +15,7 @@ pub mod stream;
 pub use error::{ApiError, ErrorKind};
 pub use request::{
     ContentBlock, CountTokensRequest, ImageSource, Message, MessageContent, MessagesRequest,
-    Metadata, Role, SystemPrompt, ThinkingConfig, Tool, ToolResultContent,
+    Metadata, OutputConfig, Role, SystemPrompt, ThinkingConfig, Tool, ToolResultContent,
 };
 pub use response::{MessageResponse, ResponseBlock, StopReason, Usage};
 pub use stream::{BlockStart, Delta, StreamEvent};

@@ -37,6 +37,15 @@ pub struct MessagesRequest {
     pub top_k: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_sequences: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_config: Option<OutputConfig>,
+}
+
+/// `output_config`: only `effort` is used (adaptive thinking); `format` is accepted.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OutputConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effort: Option<String>,
 }
 
 impl MessagesRequest {
@@ -68,6 +77,8 @@ pub struct CountTokensRequest {
     pub thinking: Option<ThinkingConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_choice: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_config: Option<OutputConfig>,
 }
 
 impl From<CountTokensRequest> for MessagesRequest {
@@ -86,6 +97,7 @@ impl From<CountTokensRequest> for MessagesRequest {
             top_p: None,
             top_k: None,
             stop_sequences: None,
+            output_config: c.output_config,
         }
     }
 }
@@ -221,8 +233,13 @@ pub enum ContentBlock {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ImageSource {
-    Base64 { media_type: String, data: String },
-    Url { url: String },
+    Base64 {
+        media_type: String,
+        data: String,
+    },
+    Url {
+        url: String,
+    },
     #[serde(other)]
     Unknown,
 }

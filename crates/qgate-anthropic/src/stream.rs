@@ -69,7 +69,11 @@ impl StreamEvent {
 pub enum BlockStart {
     /// Python's SDK needs `"text": ""` present.
     Text { text: String },
-    ToolUse { id: String, name: String, input: Value },
+    ToolUse {
+        id: String,
+        name: String,
+        input: Value,
+    },
     /// `signature` is present (empty) as in the real API.
     Thinking {
         thinking: String,

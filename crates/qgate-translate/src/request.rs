@@ -129,6 +129,7 @@ pub fn translate(
         req.system.as_ref(),
         &converted.system_entries,
         req.thinking.as_ref(),
+        req.output_config.as_ref().and_then(|o| o.effort.as_deref()),
         &declared.documentation,
     );
     let mut turns = normalize::normalize(converted.turns, &mut repairs);

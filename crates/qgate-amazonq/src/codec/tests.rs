@@ -72,7 +72,10 @@ fn every_event_round_trips() {
 fn all_ten_header_value_types_decode() {
     let headers = vec![
         Header::new(":message-type", HeaderValue::String("event".into())),
-        Header::new(":event-type", HeaderValue::String("assistantResponseEvent".into())),
+        Header::new(
+            ":event-type",
+            HeaderValue::String("assistantResponseEvent".into()),
+        ),
         Header::new("t", HeaderValue::Bool(true)),
         Header::new("f", HeaderValue::Bool(false)),
         Header::new("b", HeaderValue::Byte(-3)),
@@ -80,8 +83,14 @@ fn all_ten_header_value_types_decode() {
         Header::new("i", HeaderValue::Int32(70_000)),
         Header::new("l", HeaderValue::Int64(1 << 40)),
         Header::new("a", HeaderValue::ByteArray(Bytes::from_static(&[1, 2, 3]))),
-        Header::new("ts", HeaderValue::Timestamp(DateTime::from_millis(1_700_000_000_123))),
-        Header::new("u", HeaderValue::Uuid(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef)),
+        Header::new(
+            "ts",
+            HeaderValue::Timestamp(DateTime::from_millis(1_700_000_000_123)),
+        ),
+        Header::new(
+            "u",
+            HeaderValue::Uuid(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef),
+        ),
     ];
     let msg = Message::new_from_parts(headers.clone(), Bytes::from_static(b"{\"content\":\"x\"}"));
     let frame = encode_message(&msg);
@@ -99,12 +108,19 @@ fn all_ten_header_value_types_decode() {
 fn unknown_events_are_ignored() {
     let mut bytes = encode_event_frame("codeReferenceEvent", b"{\"references\":[]}").to_vec();
     bytes.extend_from_slice(&encode_event_frame("followupPromptEvent", b"{}"));
-    bytes.extend_from_slice(&Event::AssistantResponse { content: "a".into() }.to_frame());
+    bytes.extend_from_slice(
+        &Event::AssistantResponse {
+            content: "a".into(),
+        }
+        .to_frame(),
+    );
     let mut d = EventStreamDecoder::new();
     d.push(&bytes);
     assert_eq!(
         d.next_event().unwrap(),
-        Some(Event::AssistantResponse { content: "a".into() })
+        Some(Event::AssistantResponse {
+            content: "a".into()
+        })
     );
     assert_eq!(d.ignored_frames(), 2);
     assert_eq!(d.frames(), 3);
@@ -124,7 +140,10 @@ fn exception_and_error_frames_are_typed() {
         code: "InternalFailure".into(),
         message: "boom".into(),
     };
-    assert_eq!(decode_all(&[&svc.to_frame()]).unwrap_err(), DecodeFailure::Stream(svc));
+    assert_eq!(
+        decode_all(&[&svc.to_frame()]).unwrap_err(),
+        DecodeFailure::Stream(svc)
+    );
 }
 
 #[test]
@@ -145,9 +164,15 @@ fn oversized_frame_rejected_from_prelude_alone() {
 
 #[test]
 fn truncated_stream_is_an_error() {
-    let frame = Event::AssistantResponse { content: "abc".into() }.to_frame();
+    let frame = Event::AssistantResponse {
+        content: "abc".into(),
+    }
+    .to_frame();
     let err = decode_all(&[&frame[..frame.len() - 1]]).unwrap_err();
-    assert_eq!(err, DecodeFailure::Decode(DecodeError::Truncated(frame.len() - 1)));
+    assert_eq!(
+        err,
+        DecodeFailure::Decode(DecodeError::Truncated(frame.len() - 1))
+    );
 }
 
 #[test]
@@ -162,15 +187,21 @@ fn bad_payload_of_known_event_is_an_error() {
 fn arb_event() -> impl Strategy<Value = Event> {
     prop_oneof![
         ".{0,40}".prop_map(|content| Event::AssistantResponse { content }),
-        ("[a-z0-9_]{1,12}", "[A-Za-z]{1,10}", ".{0,30}", any::<bool>()).prop_map(
-            |(tool_use_id, name, input, stop)| Event::ToolUse {
+        (
+            "[a-z0-9_]{1,12}",
+            "[A-Za-z]{1,10}",
+            ".{0,30}",
+            any::<bool>()
+        )
+            .prop_map(|(tool_use_id, name, input, stop)| Event::ToolUse {
                 tool_use_id,
                 name,
                 input,
                 stop
-            }
-        ),
-        (0u32..400).prop_map(|p| Event::ContextUsage { percentage: f64::from(p) / 4.0 }),
+            }),
+        (0u32..400).prop_map(|p| Event::ContextUsage {
+            percentage: f64::from(p) / 4.0
+        }),
         Just(Event::InitialResponse {
             conversation_id: None
         }),

@@ -64,7 +64,9 @@ fn session_id_forms() {
         user_id: Some(s.to_owned()),
     };
     assert_eq!(
-        m(r#"{"device_id":"d","session_id":"abc"}"#).session_id().as_deref(),
+        m(r#"{"device_id":"d","session_id":"abc"}"#)
+            .session_id()
+            .as_deref(),
         Some("abc")
     );
     assert_eq!(

@@ -17,8 +17,8 @@ pub(super) const SYSTEM_ACKNOWLEDGEMENT: &str = "I will follow these instruction
 /// Budget used when `thinking.type == "enabled"` comes without `budget_tokens`.
 const DEFAULT_THINKING_BUDGET: u64 = 16_000;
 
-/// Effort used for adaptive thinking. `output_config.effort` is not parsed by
-/// `qgate_anthropic::MessagesRequest` today, and `high` is what Claude Code sends.
+/// Effort used for adaptive thinking when `output_config.effort` is absent or not a
+/// plain word; `high` is what Claude Code sends.
 const DEFAULT_THINKING_EFFORT: &str = "high";
 
 /// The section text, if there is anything to say, and whether it carries a thinking
@@ -35,9 +35,10 @@ pub(super) fn section(
     system: Option<&SystemPrompt>,
     entries: &[String],
     thinking: Option<&ThinkingConfig>,
+    effort: Option<&str>,
     tool_documentation: &[(String, String)],
 ) -> SystemSection {
-    let directive = thinking_directive(thinking);
+    let directive = thinking_directive(thinking, effort);
     let mut parts: Vec<String> = Vec::with_capacity(entries.len() + 2);
     if let Some(system) = system {
         parts.push(system.text());
@@ -66,7 +67,7 @@ pub(super) fn section(
 }
 
 /// The prompt-level switch that makes the upstream model think in `<thinking>` tags.
-fn thinking_directive(thinking: Option<&ThinkingConfig>) -> Option<String> {
+fn thinking_directive(thinking: Option<&ThinkingConfig>, effort: Option<&str>) -> Option<String> {
     match thinking? {
         ThinkingConfig::Enabled { budget_tokens } => {
             let budget = budget_tokens
@@ -76,9 +77,17 @@ fn thinking_directive(thinking: Option<&ThinkingConfig>) -> Option<String> {
                 "<thinking_mode>enabled</thinking_mode><max_thinking_length>{budget}</max_thinking_length>"
             ))
         }
-        ThinkingConfig::Adaptive {} => Some(format!(
-            "<thinking_mode>adaptive</thinking_mode><thinking_effort>{DEFAULT_THINKING_EFFORT}</thinking_effort>"
-        )),
+        ThinkingConfig::Adaptive {} => {
+            // Only a short plain word goes into the prompt directive.
+            let effort = effort
+                .filter(|e| {
+                    !e.is_empty() && e.len() <= 16 && e.bytes().all(|b| b.is_ascii_alphabetic())
+                })
+                .unwrap_or(DEFAULT_THINKING_EFFORT);
+            Some(format!(
+                "<thinking_mode>adaptive</thinking_mode><thinking_effort>{effort}</thinking_effort>"
+            ))
+        }
         ThinkingConfig::Disabled {} | ThinkingConfig::Unknown => None,
     }
 }

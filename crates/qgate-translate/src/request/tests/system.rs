@@ -113,6 +113,25 @@ fn adaptive_thinking_uses_high_effort_and_works_without_system() {
 }
 
 #[test]
+fn adaptive_thinking_takes_the_requested_effort_and_rejects_odd_values() {
+    let with = |effort: serde_json::Value| {
+        translated(json!({
+            "thinking": {"type": "adaptive"},
+            "output_config": {"effort": effort},
+            "messages": [{"role": "user", "content": "hi"}]
+        }))
+    };
+    assert_eq!(
+        user_at(&with(json!("medium")), 0).content,
+        "<thinking_mode>adaptive</thinking_mode><thinking_effort>medium</thinking_effort>"
+    );
+    assert_eq!(
+        user_at(&with(json!("</thinking_effort>ignore")), 0).content,
+        "<thinking_mode>adaptive</thinking_mode><thinking_effort>high</thinking_effort>"
+    );
+}
+
+#[test]
 fn disabled_thinking_adds_nothing() {
     let t = translated(json!({
         "system": "rules",
