@@ -5,7 +5,7 @@
 //! own; without pauses hyper may coalesce ready frames into one write, which is what makes
 //! the no-delay case cheap.
 
-use crate::reply::{Ending, ReplyPlan};
+use crate::reply::{Ending, PlannedFrame, ReplyPlan};
 use crate::state::InFlight;
 use bytes::Bytes;
 use futures_util::Stream;
@@ -18,7 +18,7 @@ use tokio::time::Sleep;
 
 #[derive(Debug)]
 pub(crate) struct ReplyBody {
-    frames: std::vec::IntoIter<Bytes>,
+    frames: std::vec::IntoIter<PlannedFrame>,
     first_delay: Duration,
     delay: Duration,
     ending: Ending,
@@ -93,7 +93,7 @@ impl Stream for ReplyBody {
             }
             this.paused = false;
             this.started = true;
-            return Poll::Ready(this.frames.next().map(Ok));
+            return Poll::Ready(this.frames.next().map(|frame| Ok(frame.into_bytes())));
         }
     }
 }

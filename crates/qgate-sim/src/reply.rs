@@ -6,7 +6,8 @@
 //! picked from the prompt by a hash, so the same prompt always gets the same reply.
 //!
 //! Frames are encoded once here, before the body starts; streaming them is then only
-//! pacing (see `body`).
+//! pacing (see `body`). The exception is `[[sim stamp=1]]`: a stamped word chunk must carry
+//! its send time, so it is encoded when it is sent ([`PlannedFrame::StampedText`]).
 
 use crate::fault::{FaultKind, FaultSpec};
 use crate::script::{self, Parsed, Script, ToolCall};
@@ -39,10 +40,39 @@ pub(crate) enum Ending {
     Reset,
 }
 
+/// One frame of a reply.
+#[derive(Debug)]
+pub(crate) enum PlannedFrame {
+    Encoded(Bytes),
+    /// An `assistantResponseEvent` whose text gets `t<CLOCK_MONOTONIC ns> ` in front when
+    /// it is sent.
+    StampedText(String),
+}
+
+impl PlannedFrame {
+    /// The bytes to send now.
+    pub(crate) fn into_bytes(self) -> Bytes {
+        match self {
+            PlannedFrame::Encoded(bytes) => bytes,
+            PlannedFrame::StampedText(text) => {
+                frames::text_frame(&format!("t{} {text}", monotonic_nanos()))
+            }
+        }
+    }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: the clock every process on the machine shares, so a
+/// client can subtract a stamp from its own reading of it.
+pub(crate) fn monotonic_nanos() -> u64 {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    let nanos = i128::from(now.tv_sec) * 1_000_000_000 + i128::from(now.tv_nsec);
+    u64::try_from(nanos).unwrap_or(0)
+}
+
 /// Frames and their pacing.
 #[derive(Debug)]
 pub(crate) struct ReplyPlan {
-    pub frames: Vec<Bytes>,
+    pub frames: Vec<PlannedFrame>,
     pub first_delay: Duration,
     pub delay: Duration,
     pub ending: Ending,
@@ -72,7 +102,7 @@ pub(crate) fn build(input: &ReplyInput<'_>) -> ReplyPlan {
     let declared = context.map_or(&[][..], |c| c.tools.as_slice());
     let picker = words::Picker::new(&parsed.prose);
 
-    let mut frames = Vec::with_capacity(8 + script.words.unwrap_or(DEFAULT_WORDS));
+    let mut frames: Vec<Bytes> = Vec::with_capacity(8 + script.words.unwrap_or(DEFAULT_WORDS));
     let conversation_id = Some(state.conversation_id.clone());
     match input.dialect {
         Dialect::QCli => frames.push(
@@ -108,7 +138,13 @@ pub(crate) fn build(input: &ReplyInput<'_>) -> ReplyPlan {
     let wanted = script.words.unwrap_or(default_words);
     let truncated = wanted > input.max_output_words;
     let count = wanted.min(input.max_output_words);
+    let first_word_piece = text.len();
     word_pieces(&picker, count, script.chunk.unwrap_or(1), &mut text);
+    let stamped = if script.stamp {
+        first_word_piece..text.len()
+    } else {
+        0..0
+    };
 
     let mut tool_frames = Vec::new();
     if calls_tools && !truncated {
@@ -122,35 +158,42 @@ pub(crate) fn build(input: &ReplyInput<'_>) -> ReplyPlan {
             }
         }
     }
+    let mut frames: Vec<PlannedFrame> = frames.into_iter().map(PlannedFrame::Encoded).collect();
     let mut output_chars = 0;
-    for piece in text {
+    for (index, piece) in text.into_iter().enumerate() {
         output_chars += piece.len();
-        frames.push(frames::text_frame(&piece));
+        frames.push(if stamped.contains(&index) {
+            PlannedFrame::StampedText(piece)
+        } else {
+            PlannedFrame::Encoded(frames::text_frame(&piece))
+        });
     }
-    frames.append(&mut tool_frames);
+    frames.extend(tool_frames.into_iter().map(PlannedFrame::Encoded));
 
     if truncated {
-        frames.push(
+        frames.push(PlannedFrame::Encoded(
             StreamError::Exception {
                 exception_type: "ContentLengthExceededException".to_owned(),
                 message: "Response exceeded the maximum output length.".to_owned(),
                 reason: None,
             }
             .to_frame(),
-        );
+        ));
     } else {
         let input_tokens = input.body_len / 4;
         let output_tokens = output_chars / 4;
         let usage = ((input_tokens + output_tokens) as f64 / 100_000.0).max(0.01);
-        frames.push(
+        frames.push(PlannedFrame::Encoded(
             Event::Metering {
                 unit: Some("credit".to_owned()),
                 usage,
             }
             .to_frame(),
-        );
+        ));
         let percentage = input_tokens as f64 / CONTEXT_WINDOW_TOKENS * 100.0;
-        frames.push(Event::ContextUsage { percentage }.to_frame());
+        frames.push(PlannedFrame::Encoded(
+            Event::ContextUsage { percentage }.to_frame(),
+        ));
     }
 
     let mut plan = ReplyPlan {
@@ -174,7 +217,7 @@ fn apply_stream_fault(plan: &mut ReplyPlan, fault: &FaultSpec, script: &Script, 
         }
         FaultKind::MidstreamException => {
             plan.frames.truncate(cut);
-            plan.frames.push(
+            plan.frames.push(PlannedFrame::Encoded(
                 StreamError::Exception {
                     exception_type: "InternalServerException".to_owned(),
                     message: "Encountered an unexpected error when processing the request, please try again."
@@ -182,7 +225,7 @@ fn apply_stream_fault(plan: &mut ReplyPlan, fault: &FaultSpec, script: &Script, 
                     reason: None,
                 }
                 .to_frame(),
-            );
+            ));
         }
         FaultKind::MidstreamReset => {
             plan.frames.truncate(cut);
@@ -198,7 +241,8 @@ fn apply_stream_fault(plan: &mut ReplyPlan, fault: &FaultSpec, script: &Script, 
             if let Some(last) = corrupt.last_mut() {
                 *last ^= 0xff;
             }
-            plan.frames.push(Bytes::from(corrupt));
+            plan.frames
+                .push(PlannedFrame::Encoded(Bytes::from(corrupt)));
         }
         // HTTP-level and refresh faults never reach a reply.
         FaultKind::Throttle

@@ -2,8 +2,9 @@
 //!
 //! Keys (any subset, in one directive or several): `words=N`, `chunk=K`, `first_ms=F`,
 //! `delay_ms=D`, `tool=NAME`, `input=JSON` (for the tool named last; the JSON may contain
-//! spaces), `error=KIND`. Unknown keys and unparsable values are ignored, so a typo gives
-//! a default reply rather than a failure that looks like the gateway's fault.
+//! spaces), `error=KIND`, `stamp=1` (each reply word chunk starts with its send time).
+//! Unknown keys and unparsable values are ignored, so a typo gives a default reply rather
+//! than a failure that looks like the gateway's fault.
 
 use crate::fault::FaultKind;
 use serde_json::Value;
@@ -21,6 +22,9 @@ pub(crate) struct Script {
     pub delay_ms: Option<u64>,
     pub tools: Vec<ToolCall>,
     pub error: Option<FaultKind>,
+    /// Word chunks carry their CLOCK_MONOTONIC send time (`t<nanoseconds> ` in front),
+    /// so a client on the same machine can measure per-chunk relay latency.
+    pub stamp: bool,
 }
 
 /// A tool the reply should call.
@@ -141,6 +145,7 @@ fn apply(script: &mut Script, key: &str, value: &str, pending_input: &mut Option
         "first_ms" => script.first_ms = value.parse().ok().or(script.first_ms),
         "delay_ms" => script.delay_ms = value.parse().ok().or(script.delay_ms),
         "error" => script.error = value.parse().ok().or(script.error),
+        "stamp" => script.stamp = value == "1" || value.eq_ignore_ascii_case("true"),
         "tool" if !value.is_empty() => script.tools.push(ToolCall {
             name: value.to_owned(),
             input: pending_input

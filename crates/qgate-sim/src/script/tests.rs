@@ -85,3 +85,11 @@ fn detects_thinking_directives() {
     ));
     assert!(!wants_thinking("plain"));
 }
+
+#[test]
+fn reads_the_stamp_switch() {
+    assert!(parse("[[sim stamp=1]]").script.stamp);
+    assert!(parse("[[sim words=3 stamp=true]]").script.stamp);
+    assert!(!parse("[[sim stamp=0]]").script.stamp);
+    assert!(!parse("no directive").script.stamp);
+}

@@ -255,3 +255,66 @@ async fn error_directive_slow_first_byte_uses_first_ms() {
     assert!(started.elapsed() >= Duration::from_secs(12));
     assert!(started.elapsed() < Duration::from_secs(30));
 }
+
+fn monotonic_nanos() -> u64 {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    (now.tv_sec as u64) * 1_000_000_000 + now.tv_nsec as u64
+}
+
+#[tokio::test]
+async fn stamp_prefixes_each_word_chunk_with_its_send_time() {
+    let sim = start_default().await;
+    let token = sim.token(1).await;
+    let before = monotonic_nanos();
+    let reply = sim
+        .chat(
+            Dialect::Kiro,
+            &token,
+            &request("alpha beta gamma [[sim words=6 chunk=2 stamp=1]]"),
+        )
+        .await;
+    let after = monotonic_nanos();
+    let pieces = reply.text_pieces();
+    assert_eq!(pieces.len(), 3, "{pieces:?}");
+    let mut previous = before;
+    for piece in &pieces {
+        let (stamp, words) = piece
+            .strip_prefix('t')
+            .and_then(|rest| rest.split_once(' '))
+            .unwrap_or_else(|| panic!("no stamp in {piece:?}"));
+        let stamp: u64 = stamp.parse().unwrap();
+        assert!(
+            (previous..=after).contains(&stamp),
+            "{stamp} not in {previous}..={after}"
+        );
+        previous = stamp;
+        assert!(
+            words
+                .split_whitespace()
+                .all(|w| ["alpha", "beta", "gamma"].contains(&w)),
+            "{piece:?}"
+        );
+        assert_eq!(words.split_whitespace().count(), 2, "{piece:?}");
+    }
+}
+
+#[tokio::test]
+async fn without_stamp_the_text_carries_no_stamps() {
+    let sim = start_default().await;
+    let token = sim.token(1).await;
+    let reply = sim
+        .chat(
+            Dialect::Kiro,
+            &token,
+            &request("alpha beta [[sim words=4]]"),
+        )
+        .await;
+    assert!(
+        reply
+            .text()
+            .split(' ')
+            .all(|w| ["alpha", "beta"].contains(&w)),
+        "{}",
+        reply.text()
+    );
+}
