@@ -6,4 +6,6 @@
 mod support;
 
 mod basics;
+mod clients;
+mod fidelity;
 mod pool;
