@@ -5,9 +5,7 @@
 use crate::dispatch::now_ms;
 use crate::state::AppState;
 use qgate_pool::{PersistedState, StateKind};
-use qgate_store::StateFile;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -18,17 +16,27 @@ pub struct PersistFile {
     pub version: u32,
     #[serde(default)]
     pub states: Vec<PersistedState>,
+    /// Accounts added, removed or patched through the admin API (version 2).
+    #[serde(default)]
+    pub accounts: crate::reload::AccountChanges,
 }
 
 /// Starts every background task on `tracker`.
 pub fn spawn_all(
     state: &AppState,
     tracker: &TaskTracker,
-    file: Arc<StateFile<PersistFile>>,
+    webhooks: crate::webhooks::WebhookQueue,
     shutdown: CancellationToken,
 ) {
     tracker.spawn(run_refresher(state.clone(), shutdown.clone()));
-    tracker.spawn(run_state_writer(state.clone(), file, shutdown));
+    tracker.spawn(crate::health_check::run(state.clone(), shutdown.clone()));
+    tracker.spawn(crate::webhooks::run(
+        state.clone(),
+        webhooks,
+        crate::webhooks::RetryPolicy::default(),
+        shutdown.clone(),
+    ));
+    tracker.spawn(run_state_writer(state.clone(), shutdown));
 }
 
 async fn run_refresher(state: AppState, shutdown: CancellationToken) {
@@ -63,25 +71,19 @@ async fn run_refresher(state: AppState, shutdown: CancellationToken) {
 }
 
 /// Saves the persistent pool states whenever they change (checked every second), and
-/// once more at shutdown; token caches are saved at shutdown too.
-async fn run_state_writer(
-    state: AppState,
-    file: Arc<StateFile<PersistFile>>,
-    shutdown: CancellationToken,
-) {
+/// once more at shutdown; token caches are saved at shutdown too. Admin changes to the
+/// account set are saved by the admin call itself, through the same ordered save.
+async fn run_state_writer(state: AppState, shutdown: CancellationToken) {
     let mut last: Option<Vec<PersistedState>> = None;
     loop {
         let stop = tokio::select! {
             _ = shutdown.cancelled() => true,
             _ = tokio::time::sleep(Duration::from_secs(1)) => false,
         };
-        let states = state.runtime().pool.export_persistent();
+        let rt = state.runtime();
+        let states = rt.pool.export_persistent();
         if last.as_ref() != Some(&states) {
-            let doc = PersistFile {
-                version: 1,
-                states: states.clone(),
-            };
-            match file.save(&doc).await {
+            match state.account_admin.save(&rt).await {
                 Ok(()) => last = Some(states),
                 Err(e) => tracing::error!(error = %e, "saving pool state failed"),
             }

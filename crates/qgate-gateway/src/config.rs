@@ -10,6 +10,8 @@ mod file;
 mod tests;
 
 pub use env::EnvSource;
+pub(crate) use env::account_from_section;
+pub(crate) use file::AccountSection;
 pub use file::FileConfig;
 
 use qgate_amazonq::Dialect;
@@ -44,6 +46,26 @@ pub struct Config {
     pub security: SecurityConfig,
     /// Where the config came from (for reload).
     pub config_file: Option<PathBuf>,
+    /// Webhook receivers of account and pool alerts (`WEBHOOK_URLS`, `webhooks = [...]`).
+    pub webhooks: Vec<String>,
+    /// What `load` read, so a reload reads the same sources again.
+    pub source: Option<std::sync::Arc<LoadSource>>,
+}
+
+/// The inputs of [`load`], kept for reloads. `Debug` shows none of the values: the
+/// environment holds credentials.
+#[derive(Clone)]
+pub struct LoadSource {
+    pub env: EnvSource,
+    pub overrides: Overrides,
+}
+
+impl fmt::Debug for LoadSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoadSource")
+            .field("config_file", &self.overrides.config_file)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Listener settings.
@@ -88,6 +110,10 @@ pub struct SecurityConfig {
     pub admin_api_key: Option<SecretString>,
     pub api_keys: Vec<ClientKey>,
     pub insecure_no_auth: bool,
+    /// `/metrics` without the admin key even when one is set (`METRICS_PUBLIC`).
+    pub metrics_public: bool,
+    /// `API_KEYS_FILE`: more client keys, re-read on reload.
+    pub api_keys_file: Option<PathBuf>,
 }
 
 /// A client API key with optional limits.
@@ -209,5 +235,9 @@ pub fn load(env: &EnvSource, overrides: &Overrides) -> Result<Config, ConfigErro
     }
     cfg.security.insecure_no_auth |= overrides.insecure_no_auth;
     cfg.config_file = file_path;
+    cfg.source = Some(std::sync::Arc::new(LoadSource {
+        env: env.clone(),
+        overrides: overrides.clone(),
+    }));
     Ok(cfg)
 }

@@ -4,8 +4,10 @@
 //! stale. The seed's names and labels are kept exactly (`amazonq_*`); ours use `qgate_`.
 
 mod collector;
+mod ops;
 
 pub use collector::StateCollector;
+pub use ops::{OpsMetrics, RetiredRefreshes};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -14,6 +16,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use qgate_pool::{AccountId, Transition};
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -100,6 +103,11 @@ pub struct Metrics {
     attempts: Family<OutcomeLabel, Counter>,
     queue_wait: Histogram,
     tokens: Family<TokenLabels, Counter>,
+    ops: OpsMetrics,
+    /// Per-key usage, fed by `add_tokens` (the one place request tokens are counted).
+    key_book: Option<Arc<crate::keys::KeyBook>>,
+    /// Where account transitions go besides the breaker counter (webhooks).
+    transition_sink: Option<crate::webhooks::WebhookHub>,
 }
 
 impl Metrics {
@@ -186,7 +194,12 @@ impl Metrics {
             "Input/output tokens by model and client key",
             tokens.clone(),
         );
+        let ops = OpsMetrics::default();
+        ops.register(&mut registry);
         Metrics {
+            ops,
+            key_book: None,
+            transition_sink: None,
             registry,
             requests,
             errors,
@@ -207,6 +220,16 @@ impl Metrics {
     /// Registers the scrape-time collector of pool and token state.
     pub fn register_collector(&mut self, c: StateCollector) {
         self.registry.register_collector(Box::new(c));
+    }
+
+    /// Per-key usage counters updated with every token count.
+    pub fn attach_key_book(&mut self, book: Arc<crate::keys::KeyBook>) {
+        self.key_book = Some(book);
+    }
+
+    /// Account transitions are also sent here (the webhook queue).
+    pub fn attach_transition_sink(&mut self, hub: crate::webhooks::WebhookHub) {
+        self.transition_sink = Some(hub);
     }
 
     /// Prometheus text exposition.
@@ -270,6 +293,13 @@ impl Metrics {
             if t.is_breaker_opened() {
                 self.breaker_opened.get_or_create(&acc(&t.account)).inc();
             }
+            tracing::info!(account = %t.account, from = t.from.as_str(), to = t.to.as_str(),
+                until_ms = ?t.until_ms, reason = %t.reason, "account transition");
+        }
+        if let Some(sink) = &self.transition_sink
+            && !transitions.is_empty()
+        {
+            sink.transitions(transitions);
         }
     }
 
@@ -315,6 +345,9 @@ impl Metrics {
     }
 
     pub fn add_tokens(&self, model: &str, key: &str, input: u64, output: u64) {
+        if let Some(book) = &self.key_book {
+            book.add_tokens(key, input, output);
+        }
         for (direction, n) in [("input", input), ("output", output)] {
             self.tokens
                 .get_or_create(&TokenLabels {

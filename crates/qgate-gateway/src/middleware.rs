@@ -12,6 +12,7 @@ use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
+use tracing::Instrument;
 
 /// Attached to every request by [`request_context`].
 #[derive(Debug, Clone)]
@@ -21,14 +22,22 @@ pub struct RequestCtx {
     pub client_key: Option<Arc<str>>,
 }
 
-/// Assigns the request id and stamps it on the response.
+/// Assigns the request id and stamps it on the response. Everything the request logs
+/// while its handler runs is inside a `request` span carrying the id (and method and
+/// path), so every line of a request can be found by its id.
 pub async fn request_context(mut req: Request, next: Next) -> Response {
     let request_id = format!("req_{}", uuid::Uuid::new_v4().simple());
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %req.method(),
+        path = %req.uri().path(),
+    );
     req.extensions_mut().insert(RequestCtx {
         request_id: request_id.clone(),
         client_key: None,
     });
-    let mut resp = next.run(req).await;
+    let mut resp = next.run(req).instrument(span).await;
     if !resp.headers().contains_key("request-id")
         && let Ok(v) = HeaderValue::from_str(&request_id)
     {
@@ -75,6 +84,11 @@ impl KeyRing {
         self.entries.is_empty()
     }
 
+    /// The configured keys (names, digests and limits), in configuration order.
+    pub fn entries(&self) -> &[KeyEntry] {
+        &self.entries
+    }
+
     /// The entry matching `presented`; scans every entry whatever matches.
     pub fn find(&self, presented: &str) -> Option<&KeyEntry> {
         let d = digest(presented);
@@ -115,9 +129,30 @@ pub async fn client_auth(State(state): State<AppState>, mut req: Request, next: 
         tracing::info!(request_id = ?request_id, outcome = "unauthenticated", "client key rejected");
         return GatewayError::Unauthenticated.into_response_with_id(request_id.as_deref());
     };
+    // Limits apply to the key, whichever connection it comes on; the guard rides in the
+    // response body so a stream keeps its slot until its last byte or the client leaves.
+    let guard = match state.key_book.admit(entry, crate::dispatch::now_ms()) {
+        Ok(guard) => guard,
+        Err(refusal) => {
+            state
+                .metrics
+                .record_key_refusal(&entry.name, refusal.label());
+            tracing::info!(request_id = ?request_id, key = %entry.name,
+                limit = refusal.label(), outcome = "client_rate_limited", "client key limited");
+            return GatewayError::ClientRateLimited {
+                retry_after: refusal.retry_after(),
+            }
+            .into_response_with_id(request_id.as_deref());
+        }
+    };
     if let Some(mut ctx) = ctx {
         ctx.client_key = Some(entry.name.clone());
         req.extensions_mut().insert(ctx);
     }
-    next.run(req).await
+    let resp = next.run(req).await;
+    let (parts, body) = resp.into_parts();
+    Response::from_parts(
+        parts,
+        axum::body::Body::new(crate::keys::GuardedBody::new(body, guard)),
+    )
 }

@@ -2,6 +2,7 @@
 //! (`/`, `/health`), metrics and the admin API. Unknown paths and methods get
 //! Anthropic-shaped errors; query strings such as `?beta=true` are ignored.
 
+pub mod admin;
 mod api;
 pub mod messages;
 mod probes;
@@ -23,13 +24,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/models", get(api::list_models))
         .route("/v1/models/{id}", get(api::get_model))
         .route_layer(from_fn_with_state(state.clone(), client_auth));
-    let public = Router::new()
-        .route("/", get(probes::root).head(probes::root_head))
-        .route("/health", get(probes::health))
-        .route("/metrics", get(probes::metrics));
+    let public = Router::new().route("/", get(probes::root).head(probes::root_head));
     Router::new()
         .merge(api)
         .merge(public)
+        .merge(admin::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn(request_context))

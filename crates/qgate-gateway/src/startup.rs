@@ -91,11 +91,22 @@ pub fn init_tls() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// Whether the state file holds accounts added through the admin API (a gateway whose
+/// accounts all came from the API may start with none configured).
+async fn has_saved_accounts(cfg: &Config) -> bool {
+    StateFile::<PersistFile>::new(cfg.token_cache_dir.join("_qgate-state.json"))
+        .load()
+        .await
+        .ok()
+        .flatten()
+        .is_some_and(|doc| !doc.accounts.added.is_empty())
+}
+
 /// Starts the gateway on `listener`.
 pub async fn start(cfg: Config, listener: TcpListener) -> Result<GatewayHandle, StartError> {
     init_tls();
     let addr = listener.local_addr()?;
-    if cfg.accounts.is_empty() {
+    if cfg.accounts.is_empty() && !has_saved_accounts(&cfg).await {
         return Err(StartError::NoAccounts);
     }
     if !addr.ip().is_loopback()
@@ -117,7 +128,33 @@ pub async fn start(cfg: Config, listener: TcpListener) -> Result<GatewayHandle, 
         store: Arc::new(store),
         refresh: RefreshOptions::default(),
     };
-    let (accounts, fresh) = build_accounts(&cfg.accounts, &cfg.upstream, &deps, None);
+    let state_file = Arc::new(StateFile::<PersistFile>::new(
+        cfg.token_cache_dir.join("_qgate-state.json"),
+    ));
+    let saved = match state_file.load().await {
+        Ok(doc) => doc.unwrap_or_default(),
+        Err(e) => {
+            tracing::error!(error = %e, "reading saved pool state failed; starting fresh");
+            PersistFile::default()
+        }
+    };
+    // Accounts added, removed or patched through the admin API are layered over the
+    // configuration, as at every reload.
+    let mut changes = saved.accounts;
+    let superseded = changes.reconcile(&cfg);
+    if !superseded.is_empty() {
+        tracing::warn!(accounts = ?superseded, "the configuration now defines accounts added through the admin API; the configuration wins");
+    }
+    let effective = changes.effective(&cfg).map_err(|problems| {
+        StartError::Pool(
+            problems
+                .iter()
+                .map(|p| format!("{}: {}", p.source, p.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })?;
+    let (accounts, fresh) = build_accounts(&effective, &cfg.upstream, &deps, None);
     for t in fresh {
         if let Err(e) = t.load_cached().await {
             tracing::warn!(error = %e, "reading a token cache failed; the account will refresh");
@@ -125,17 +162,10 @@ pub async fn start(cfg: Config, listener: TcpListener) -> Result<GatewayHandle, 
     }
     let pool = Pool::new(
         cfg.pool.clone(),
-        cfg.accounts.iter().map(|a| a.settings.clone()).collect(),
+        effective.iter().map(|a| a.settings.clone()).collect(),
     )
     .map_err(|e| StartError::Pool(e.to_string()))?;
-    let state_file = Arc::new(StateFile::<PersistFile>::new(
-        cfg.token_cache_dir.join("_qgate-state.json"),
-    ));
-    match state_file.load().await {
-        Ok(Some(doc)) => pool.import_persistent(doc.states, crate::dispatch::now_ms()),
-        Ok(None) => {}
-        Err(e) => tracing::error!(error = %e, "reading saved pool state failed; starting fresh"),
-    }
+    pool.import_persistent(saved.states, crate::dispatch::now_ms());
     let runtime = Arc::new(ArcSwap::from_pointee(Runtime {
         pool: Arc::new(pool),
         accounts,
@@ -144,11 +174,21 @@ pub async fn start(cfg: Config, listener: TcpListener) -> Result<GatewayHandle, 
         upstream: cfg.upstream.clone(),
     }));
     let mut metrics = Metrics::new();
-    metrics.register_collector(StateCollector::new(runtime.clone()));
+    metrics.register_collector(StateCollector::new(
+        runtime.clone(),
+        metrics.retired_refreshes(),
+    ));
+    let key_book = Arc::new(crate::keys::KeyBook::new());
+    metrics.attach_key_book(key_book.clone());
+    let (webhooks, webhook_queue) =
+        crate::webhooks::WebhookHub::new(metrics.webhook_dropped_counter());
+    metrics.attach_transition_sink(webhooks);
     let shutdown = CancellationToken::new();
     let state = AppState(Arc::new(Shared {
         runtime,
         keys: ArcSwap::from_pointee(KeyRing::new(&cfg.security.api_keys)),
+        key_book,
+        account_admin: crate::reload::AccountAdmin::new(deps, state_file, changes),
         server: cfg.server.clone(),
         config: ArcSwap::from_pointee(cfg.clone()),
         upstream,
@@ -173,7 +213,7 @@ pub async fn start(cfg: Config, listener: TcpListener) -> Result<GatewayHandle, 
         .await;
     });
     let background = TaskTracker::new();
-    spawn_all(&state, &background, state_file, shutdown.clone());
+    spawn_all(&state, &background, webhook_queue, shutdown.clone());
     tracing::info!(%addr, accounts = cfg.accounts.len(), "qgate listening");
     Ok(GatewayHandle {
         addr,

@@ -38,6 +38,10 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// Client API keys (swapped on reload).
     pub keys: ArcSwap<crate::middleware::KeyRing>,
+    /// Per-key limits and usage, by key name (survives reloads).
+    pub key_book: Arc<crate::keys::KeyBook>,
+    /// Runtime account changes: token-manager deps, persisted admin changes, state file.
+    pub account_admin: crate::reload::AccountAdmin,
     /// Woken whenever an account slot is released (requests waiting for a free account).
     pub slot_released: Notify,
     pub queued: AtomicUsize,

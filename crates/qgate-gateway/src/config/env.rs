@@ -370,13 +370,55 @@ pub(super) fn build(file: &FileConfig, env: &EnvSource) -> Result<Config, Config
             max_concurrency: k.max_concurrency,
         });
     }
+    let api_keys_file = r
+        .string("API_KEYS_FILE", file.api_keys_file.as_ref())
+        .map(PathBuf::from);
+    if let Some(path) = &api_keys_file {
+        match crate::keys::read_keys_file(path) {
+            Ok(keys) => api_keys.extend(keys),
+            Err(problems) => {
+                for (line, message) in problems {
+                    r.problems
+                        .push(format!("API_KEYS_FILE {}:{line}", path.display()), message);
+                }
+            }
+        }
+    }
+    let mut names = HashSet::new();
+    for k in &api_keys {
+        if !names.insert(k.name.clone()) {
+            r.problems
+                .push(format!("client key `{}`", k.name), "duplicate key name");
+        }
+    }
     let security = SecurityConfig {
         admin_api_key: r
             .string("ADMIN_API_KEY", file.admin_api_key.as_ref())
             .map(SecretString::from),
         api_keys,
         insecure_no_auth: false,
+        metrics_public: r
+            .bool("METRICS_PUBLIC", file.metrics_public)
+            .unwrap_or(false),
+        api_keys_file,
     };
+    let webhooks: Vec<String> = match env.get("WEBHOOK_URLS") {
+        Some(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        None => file.webhooks.clone(),
+    };
+    for url in &webhooks {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            r.problems.push(
+                "WEBHOOK_URLS / webhooks",
+                format!("`{url}` is not an http(s) URL"),
+            );
+        }
+    }
 
     let token_cache_dir = r
         .string("TOKEN_CACHE_DIR", file.token_cache_dir.as_ref())
@@ -394,6 +436,8 @@ pub(super) fn build(file: &FileConfig, env: &EnvSource) -> Result<Config, Config
         health_check_interval,
         security,
         config_file: None,
+        webhooks,
+        source: None,
     })
 }
 
@@ -413,6 +457,16 @@ fn parse_id(raw: &str, source: &str, problems: &mut Problems) -> Option<AccountI
             None
         }
     }
+}
+
+/// One `[[accounts]]` entry (or an account added through the admin API, which uses the
+/// same shape) converted and validated.
+pub(crate) fn account_from_section(
+    a: &AccountSection,
+    source: &str,
+    problems: &mut Problems,
+) -> Option<AccountConfig> {
+    file_account(a, source, problems)
 }
 
 fn file_account(

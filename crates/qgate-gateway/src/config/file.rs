@@ -30,6 +30,11 @@ pub struct FileConfig {
     #[serde(default)]
     pub webhooks: Vec<String>,
     #[serde(default)]
+    pub metrics_public: Option<bool>,
+    /// Client keys file: `name:key[:rpm[:concurrency]]` per line.
+    #[serde(default)]
+    pub api_keys_file: Option<String>,
+    #[serde(default)]
     pub redis_url: Option<String>,
 }
 

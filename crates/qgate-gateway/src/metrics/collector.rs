@@ -3,7 +3,7 @@
 //! counts kept by each token manager). Computed from the state itself, so a scrape never
 //! sees a stale value.
 
-use super::{AccountLabel, AccountStatus};
+use super::{AccountLabel, AccountStatus, RetiredRefreshes};
 use crate::dispatch::now_ms;
 use crate::state::Runtime;
 use arc_swap::ArcSwap;
@@ -20,15 +20,34 @@ struct StateLabels {
     state: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PhaseLabels {
+    account_id: String,
+    phase: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateOnly {
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusOnly {
+    status: String,
+}
+
 /// Reads the current runtime on every scrape.
 #[derive(Debug)]
 pub struct StateCollector {
     runtime: Arc<ArcSwap<Runtime>>,
+    retired: RetiredRefreshes,
 }
 
 impl StateCollector {
-    pub fn new(runtime: Arc<ArcSwap<Runtime>>) -> Self {
-        StateCollector { runtime }
+    /// `retired` holds refresh counts of token managers no longer in the runtime
+    /// ([`super::Metrics::retired_refreshes`]).
+    pub fn new(runtime: Arc<ArcSwap<Runtime>>, retired: RetiredRefreshes) -> Self {
+        StateCollector { runtime, retired }
     }
 }
 
@@ -67,19 +86,60 @@ impl Collector for StateCollector {
                 })
                 .set(1);
         }
-        for (id, account) in &rt.accounts {
-            let stats = account.tokens.stats();
-            for (status, n) in [("success", stats.ok), ("error", stats.failed)] {
+        let breaker = Family::<PhaseLabels, Gauge>::default();
+        let expiry = Family::<AccountLabel, Gauge>::default();
+        for s in rt.pool.snapshot(now) {
+            breaker
+                .get_or_create(&PhaseLabels {
+                    account_id: s.id.to_string(),
+                    phase: s.breaker.phase.as_str().to_owned(),
+                })
+                .set(1);
+        }
+        let add_refreshes = |account: &str, ok: u64, failed: u64| {
+            for (status, n) in [("success", ok), ("error", failed)] {
                 refresh
                     .get_or_create(&AccountStatus {
-                        account_id: id.to_string(),
+                        account_id: account.to_owned(),
                         status: status.to_owned(),
                     })
                     .inc_by(n);
             }
+        };
+        for (account, (ok, failed)) in self.retired.lock().iter() {
+            add_refreshes(account, *ok, *failed);
         }
+        let now_s = jiff::Timestamp::now().as_second();
+        for (id, account) in &rt.accounts {
+            let stats = account.tokens.stats();
+            add_refreshes(id.as_str(), stats.ok, stats.failed);
+            if let Some(at) = account.tokens.expires_at() {
+                expiry
+                    .get_or_create(&AccountLabel {
+                        account_id: id.to_string(),
+                    })
+                    .set(at.as_second() - now_s);
+            }
+        }
+        let health = rt.pool.health(now);
         let routable = Gauge::<i64>::default();
-        routable.set(rt.pool.health(now).routable as i64);
+        routable.set(health.routable as i64);
+        let by_state = Family::<StateOnly, Gauge>::default();
+        for (kind, n) in &health.by_state {
+            by_state
+                .get_or_create(&StateOnly {
+                    state: kind.as_str().to_owned(),
+                })
+                .set(*n as i64);
+        }
+        let status = Family::<StatusOnly, Gauge>::default();
+        status
+            .get_or_create(&StatusOnly {
+                status: crate::health_check::PoolStatus::of(&health)
+                    .as_str()
+                    .to_owned(),
+            })
+            .set(1);
 
         emit(
             &mut encoder,
@@ -122,6 +182,30 @@ impl Collector for StateCollector {
             "qgate_pool_routable_accounts",
             "Accounts that can take a request now",
             &routable,
+        )?;
+        emit(
+            &mut encoder,
+            "qgate_account_breaker",
+            "1 for the account's current circuit breaker phase (closed|open|half_open)",
+            &breaker,
+        )?;
+        emit(
+            &mut encoder,
+            "qgate_account_token_expiry_seconds",
+            "Seconds until the account's access token expires (negative: expired)",
+            &expiry,
+        )?;
+        emit(
+            &mut encoder,
+            "qgate_pool_accounts",
+            "Accounts per state",
+            &by_state,
+        )?;
+        emit(
+            &mut encoder,
+            "qgate_pool_status",
+            "1 for the pool's current status (healthy|degraded|unhealthy)",
+            &status,
         )?;
         Ok(())
     }
