@@ -121,7 +121,7 @@ async fn run(cmd: Command) -> Result<()> {
                     std::process::exit(2);
                 }
             };
-            wait_for_signal().await;
+            serve_until_stopped(&handle).await;
             tracing::info!("shutting down: draining in-flight requests");
             handle.shutdown().await;
             Ok(())
@@ -176,6 +176,30 @@ async fn run(cmd: Command) -> Result<()> {
             }
         }
     }
+}
+
+/// Waits for SIGINT or SIGTERM; each SIGHUP meanwhile reloads the configuration file
+/// (a bad file is logged with every problem and the running configuration kept).
+async fn serve_until_stopped(handle: &qgate_gateway::GatewayHandle) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut hangup) = signal(SignalKind::hangup()) {
+            let stop = wait_for_signal();
+            tokio::pin!(stop);
+            loop {
+                tokio::select! {
+                    _ = &mut stop => return,
+                    _ = hangup.recv() => {
+                        tracing::info!("SIGHUP: reloading the configuration");
+                        // The outcome is logged (and counted) by `reload` itself.
+                        let _ = qgate_gateway::reload::reload(handle.state()).await;
+                    }
+                }
+            }
+        }
+    }
+    wait_for_signal().await;
 }
 
 /// SIGINT or SIGTERM.
