@@ -9,3 +9,4 @@ mod basics;
 mod clients;
 mod fidelity;
 mod pool;
+mod admin;
