@@ -245,4 +245,48 @@ async fn every_claude_code_fixture_is_accepted_by_the_simulator() {
     assert_eq!(count(&stats, "sim-1", "chat_errors"), 0, "{stats}");
 }
 
+/// Claude Code sizes its context (`/context`, auto-compaction) from both numbers, so
+/// `count_tokens` and the `usage.input_tokens` of the same body must tell the same story.
+#[tokio::test]
+async fn count_tokens_agrees_with_message_usage_on_claude_code_bodies() {
+    for fixture in fixtures() {
+        // A fresh gateway each time: no calibration learnt from an earlier body.
+        let env = TestEnv::start(Opts::accounts(1)).await;
+        let name = &fixture.name;
+        let mut counted = json!({});
+        for field in ["model", "messages", "system", "tools", "thinking"] {
+            if let Some(v) = fixture.body.get(field) {
+                counted[field] = v.clone();
+            }
+        }
+        let before = count_tokens(&env, &fixture, &counted).await;
+        let (s, body) = replay(
+            &env,
+            &fixture,
+            &messages_path(&fixture),
+            &as_message(&fixture, false),
+        )
+        .await;
+        assert_eq!(s, 200, "{name}: {body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        let used = v["usage"]["input_tokens"].as_u64().unwrap();
+        let after = count_tokens(&env, &fixture, &counted).await;
+        for (when, n) in [("before", before), ("after", after)] {
+            let ratio = used as f64 / n as f64;
+            assert!(
+                (0.75..=1.33).contains(&ratio),
+                "{name} ({}): usage.input_tokens {used} vs count_tokens {n} {when} the call",
+                fixture.body["model"]
+            );
+        }
+    }
+}
+
+async fn count_tokens(env: &TestEnv, fixture: &Fixture, body: &Value) -> u64 {
+    let (s, text) = replay(env, fixture, "/v1/messages/count_tokens?beta=true", body).await;
+    assert_eq!(s, 200, "{}: {text}", fixture.name);
+    let v: Value = serde_json::from_str(&text).unwrap();
+    v["input_tokens"].as_u64().unwrap()
+}
+
 mod two_turns;
