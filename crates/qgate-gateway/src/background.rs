@@ -4,7 +4,7 @@
 
 use crate::dispatch::now_ms;
 use crate::state::AppState;
-use qgate_pool::{PersistedState, StateKind};
+use qgate_pool::{Outcome, PersistedState, StateKind};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -60,9 +60,25 @@ async fn run_refresher(state: AppState, shutdown: CancellationToken) {
                 })
                 .collect()
         },
-        |account, result| {
+        move |account, result| {
+            state.metrics.record_refresh(
+                "background",
+                result.as_ref().map_or_else(|e| e.code(), |()| "success"),
+            );
             if let Err(e) = result {
                 tracing::warn!(account, error = %e, "background token refresh failed");
+                // A denied refresh takes the account out now, not at its next request.
+                // A transient failure ahead of expiry is not counted: the current token
+                // still works, and an outage of the token service must not open every
+                // breaker at once.
+                if e.is_permanent() {
+                    let transitions =
+                        state
+                            .runtime()
+                            .pool
+                            .report(account, Outcome::RefreshDenied, now_ms());
+                    state.metrics.record_transitions(&transitions);
+                }
             }
         },
         shutdown,

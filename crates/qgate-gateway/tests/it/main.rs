@@ -5,8 +5,10 @@
 
 mod support;
 
+mod admin;
+mod admin_changes;
 mod basics;
 mod clients;
 mod fidelity;
+mod limits;
 mod pool;
-mod admin;

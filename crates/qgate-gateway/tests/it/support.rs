@@ -18,6 +18,8 @@ pub struct TestEnv {
     pub base: String,
     pub extra_env: Vec<(String, String)>,
     pub accounts: usize,
+    /// Accounts configured through env vars (0 when the TOML file has `[[accounts]]`).
+    pub env_accounts: usize,
 }
 
 /// Knobs for [`TestEnv::start`].
@@ -26,6 +28,8 @@ pub struct Opts {
     pub accounts: usize,
     pub sim: Option<SimConfig>,
     pub env: Vec<(&'static str, String)>,
+    /// Extra TOML config (written to a file passed as `QGATE_CONFIG`).
+    pub toml: Option<String>,
 }
 
 impl Opts {
@@ -43,6 +47,12 @@ impl Opts {
 
     pub fn sim(mut self, s: SimConfig) -> Self {
         self.sim = Some(s);
+        self
+    }
+
+    /// Extra TOML configuration; `{SIM}` is replaced with the simulator's base URL.
+    pub fn toml(mut self, t: impl Into<String>) -> Self {
+        self.toml = Some(t.into());
         self
     }
 }
@@ -89,11 +99,16 @@ impl TestEnv {
         let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let sim = qgate_sim::start(sim_cfg, sim_listener).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let extra: Vec<(String, String)> = opts
+        let mut extra: Vec<(String, String)> = opts
             .env
             .iter()
             .map(|(k, v)| ((*k).to_owned(), v.clone()))
             .collect();
+        if let Some(t) = &opts.toml {
+            let path = dir.path().join("qgate-test.toml");
+            std::fs::write(&path, t.replace("{SIM}", &sim.base_url())).unwrap();
+            extra.push(("QGATE_CONFIG".into(), path.display().to_string()));
+        }
         let mut env = TestEnv {
             sim,
             gw: None,
@@ -105,6 +120,15 @@ impl TestEnv {
             base: String::new(),
             extra_env: extra,
             accounts,
+            env_accounts: if opts
+                .toml
+                .as_deref()
+                .is_some_and(|t| t.contains("[[accounts]]"))
+            {
+                0
+            } else {
+                accounts
+            },
         };
         env.start_gateway().await;
         env
@@ -112,7 +136,12 @@ impl TestEnv {
 
     /// (Re)starts the gateway with the same state directory.
     pub async fn start_gateway(&mut self) {
-        let env = gateway_env(&self.sim, self.dir.path(), self.accounts, &self.extra_env);
+        let env = gateway_env(
+            &self.sim,
+            self.dir.path(),
+            self.env_accounts,
+            &self.extra_env,
+        );
         let cfg = config::load(&env, &Overrides::default()).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let gw = qgate_gateway::start(cfg, listener).await.unwrap();
