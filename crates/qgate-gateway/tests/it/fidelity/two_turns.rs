@@ -175,6 +175,36 @@ async fn claude_code_tool_turn_round_trips() {
         "the reply quotes the result: {v}"
     );
 
+    // A session that thought before calling the tool carries the signed thinking block in
+    // front of the call (Claude Code keeps `clear_thinking` edits at `keep: all`).
+    let messages = turn2["messages"].as_array_mut().unwrap();
+    let assistant_turn = messages.len() - 2; // just before the tool_result
+    let content = messages[assistant_turn]["content"].as_array_mut().unwrap();
+    let thought = content
+        .iter()
+        .find(|b| b["type"] == "thinking")
+        .map(|b| b["thinking"].as_str().unwrap().to_owned());
+    let thought = thought.unwrap_or_else(|| {
+        let thinking = "The user wants the check run; Bash can do it.";
+        content.insert(
+            0,
+            json!({
+                "type": "thinking",
+                "thinking": thinking,
+                "signature": "EqQBCkgIBxABGAIiQLuTZiPaOkrDGiSsQ9wIPo0Y3mzqCYhS3sGvQwIoYcE8a1rDQkO",
+            }),
+        );
+        thinking.to_owned()
+    });
+    turn2["stream"] = json!(true);
+    let (s, body) = replay(&env, &fixture, &path, &turn2).await;
+    assert_eq!(s, 200, "turn 2 after a signed thinking block: {body}");
+    let text = streamed_text(&parse_sse(&body));
+    assert!(
+        text.contains(TOOL_OUTPUT),
+        "the reply quotes the result: {text}"
+    );
+
     let upstream = last_request(&env, "sim-1").await;
     let state = &upstream["conversationState"];
     assert_eq!(state["conversationId"], json!(session), "same conversation");
@@ -184,6 +214,10 @@ async fn claude_code_tool_turn_round_trips() {
     let mut history = String::new();
     all_text(&state["history"], &mut history);
     assert!(history.contains("Bash"), "the tool call is in the history");
+    assert!(
+        history.contains(thought.trim()),
+        "the thinking is kept in the history as text"
+    );
     let stats = env.sim_stats().await;
     assert_eq!(validation_failures(&stats), 0, "{stats}");
 }
