@@ -12,3 +12,4 @@ mod clients;
 mod fidelity;
 mod limits;
 mod pool;
+mod admin_reload;
