@@ -13,3 +13,4 @@ mod fidelity;
 mod limits;
 mod pool;
 mod admin_reload;
+mod webhooks;
