@@ -14,3 +14,4 @@ mod limits;
 mod pool;
 mod admin_reload;
 mod webhooks;
+mod metrics;
