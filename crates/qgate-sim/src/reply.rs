@@ -12,7 +12,9 @@
 use crate::fault::{FaultKind, FaultSpec};
 use crate::script::{self, Parsed, Script, ToolCall};
 use bytes::Bytes;
-use qgate_amazonq::request::{GenerateAssistantResponseRequest, Tool, ToolResultContent};
+use qgate_amazonq::request::{
+    ChatMessage, GenerateAssistantResponseRequest, Tool, ToolResultContent,
+};
 use qgate_amazonq::{Dialect, Event, StreamError};
 use std::time::Duration;
 
@@ -29,8 +31,29 @@ pub(crate) const DEFAULT_SLOW_FIRST_BYTE: Duration = Duration::from_secs(30);
 const EVENTS_BEFORE_MIDSTREAM_FAULT: usize = 2;
 /// Quoted tool result text is cut after this many characters.
 const QUOTE_CHARS: usize = 200;
-/// The context window the `contextUsageEvent` percentage is relative to, in tokens.
-const CONTEXT_WINDOW_TOKENS: f64 = 200_000.0;
+/// The context window the `contextUsageEvent` percentage is relative to, in tokens:
+/// 1 000 000 for Sonnet/Opus 4.6 and later and the 5 family (Kiro's change of
+/// 2026-03, protocol doc §5), 200 000 for the rest.
+fn context_window_tokens(model_id: Option<&str>) -> f64 {
+    match model_id.unwrap_or_default() {
+        "claude-sonnet-4.6" | "claude-opus-4.6" | "claude-opus-4.7" | "claude-opus-4.8"
+        | "claude-sonnet-5" | "claude-opus-5" => 1_000_000.0,
+        _ => 200_000.0,
+    }
+}
+
+/// The thinking directive may sit in the current message or, where gateways put the
+/// system prompt, in the first history item.
+fn wants_thinking(request: &GenerateAssistantResponseRequest) -> bool {
+    let state = &request.conversation_state;
+    if script::wants_thinking(&state.current_message.user_input_message.content) {
+        return true;
+    }
+    matches!(
+        state.history.first(),
+        Some(ChatMessage::UserInputMessage(first)) if script::wants_thinking(&first.content)
+    )
+}
 
 /// How the body ends after its last frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,7 +146,7 @@ pub(crate) fn build(input: &ReplyInput<'_>) -> ReplyPlan {
     let preamble = frames.len();
 
     let mut text = Vec::new();
-    if script::wants_thinking(&current.content) {
+    if wants_thinking(input.request) {
         thinking_pieces(&picker, &mut text);
     }
     for result in tool_results {
@@ -190,7 +213,8 @@ pub(crate) fn build(input: &ReplyInput<'_>) -> ReplyPlan {
             }
             .to_frame(),
         ));
-        let percentage = input_tokens as f64 / CONTEXT_WINDOW_TOKENS * 100.0;
+        let percentage =
+            input_tokens as f64 / context_window_tokens(current.model_id.as_deref()) * 100.0;
         frames.push(PlannedFrame::Encoded(
             Event::ContextUsage { percentage }.to_frame(),
         ));

@@ -176,6 +176,19 @@ async fn thinking_directive_opens_with_split_thinking_tags() {
 }
 
 #[tokio::test]
+async fn thinking_directive_in_the_leading_system_turn_is_honoured() {
+    let sim = start_default().await;
+    let token = sim.token(1).await;
+    let mut body = request("Why is the sky blue");
+    body["conversationState"]["history"] = serde_json::json!([
+        {"userInputMessage": {"content": "<thinking_mode>enabled</thinking_mode><max_thinking_length>2000</max_thinking_length>\nBe brief.", "origin": "CLI"}},
+        {"assistantResponseMessage": {"content": "I will follow these instructions."}}
+    ]);
+    let reply = sim.chat(Dialect::Kiro, &token, &body).await;
+    assert!(reply.text().starts_with("<thinking>"), "{}", reply.text());
+}
+
+#[tokio::test]
 async fn asking_for_too_many_words_hits_the_output_limit() {
     let sim = start(SimConfig {
         max_output_words: 30,
