@@ -15,3 +15,5 @@ mod pool;
 mod admin_reload;
 mod webhooks;
 mod metrics;
+mod security;
+mod logs;
