@@ -51,6 +51,9 @@ pub enum GatewayError {
         last_failure: Option<UpstreamFailure>,
         reason: &'static str,
     },
+    /// The upstream failed after the stream had reached the client.
+    #[error("upstream stream interrupted")]
+    StreamInterrupted { failure: UpstreamFailure },
     /// No account supports the requested model.
     #[error("model not available")]
     ModelNotAvailable { model: String },
@@ -118,6 +121,13 @@ impl GatewayError {
                     format!("Overloaded: {reason}.{detail}"),
                 )
             }
+            GatewayError::StreamInterrupted { failure } => ApiError::new(
+                ErrorKind::Overloaded,
+                format!(
+                    "The upstream stream was interrupted after it had started ({}); retry the request.",
+                    failure.label()
+                ),
+            ),
             GatewayError::ModelNotAvailable { model } => ApiError::new(
                 ErrorKind::NotFound,
                 format!("model: {model} is not available on any configured account"),
@@ -146,6 +156,7 @@ impl GatewayError {
             | GatewayError::Forbidden(_)
             | GatewayError::UpstreamClient { .. }
             | GatewayError::ModelNotAvailable { .. }
+            | GatewayError::StreamInterrupted { .. }
             | GatewayError::Internal(_) => None,
         }
     }
@@ -163,6 +174,7 @@ impl GatewayError {
             GatewayError::AllThrottled { .. } => "all_throttled",
             GatewayError::Unavailable { .. } => "unavailable",
             GatewayError::ModelNotAvailable { .. } => "model_not_available",
+            GatewayError::StreamInterrupted { .. } => "stream_interrupted",
             GatewayError::ClientRateLimited { .. } => "client_rate_limited",
             GatewayError::Internal(_) => "internal",
         }

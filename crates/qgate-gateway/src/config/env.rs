@@ -244,7 +244,11 @@ pub(super) fn build(file: &FileConfig, env: &EnvSource) -> Result<Config, Config
         queue_max: r
             .parsed("QUEUE_MAX", u.queue_max, "a number")
             .unwrap_or(1024),
-        retry_after_cap: Duration::from_secs(30),
+        // Clients sleep exactly this long (Python's SDK has no cap of its own), so keep
+        // it small: a pool that recovers sooner is retried sooner.
+        retry_after_cap: r
+            .duration("RETRY_AFTER_MAX", "upstream.retry_after_max", None)
+            .unwrap_or(Duration::from_secs(10)),
         zero_input_token_models: env
             .get("ZERO_INPUT_TOKEN_MODELS")
             .map(|v| {

@@ -168,8 +168,7 @@ async fn drive(
         }
         RelayEnd::Failed(err) => {
             let failure = accounting::failed_after_commit(&state, &rt, &p, &c, &err);
-            d.record_post_commit_failure(failure);
-            let e = d.give_up();
+            let e = GatewayError::StreamInterrupted { failure };
             accounting::rejected(&state, &p, &e);
             let mut out = Vec::with_capacity(1);
             tr.fail(&e.to_api_error(), &mut out);
