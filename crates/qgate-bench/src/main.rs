@@ -33,7 +33,16 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the benchmark and print the report.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
+    /// The simulator alone, as `qgate sim` runs it: the stand-in the harness starts when no
+    /// qgate binary is built and the qgate target is not asked for.
+    #[command(hide = true)]
+    Sim {
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        #[arg(long, default_value_t = 3)]
+        accounts: usize,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -85,13 +94,14 @@ struct RunArgs {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
     match cli.command {
+        Command::Sim { port, accounts } => runtime.block_on(serve_sim(port, accounts)),
         Command::Run(args) => {
-            let settings = settings(args)?;
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?;
+            let settings = settings(*args)?;
             let report = runtime.block_on(run::run(&settings))?;
             print!("{}", report::markdown::render(&report));
             if let Some(dir) = settings.out.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -151,13 +161,22 @@ fn settings(args: RunArgs) -> Result<run::Settings> {
         Some(path) => path,
         None => default_qgate(),
     };
-    if !qgate.is_file() {
+    let sim_program = if qgate.is_file() {
+        qgate.clone()
+    } else if targets.qgate {
         bail!(
             "no qgate binary at {} — build it first with `cargo build --release -p qgate` \
              (or pass --qgate PATH)",
             qgate.display()
         );
-    }
+    } else {
+        println!(
+            "notice: no qgate binary at {}; the simulator runs as `qgate-bench sim` (the same \
+             library in its own process)",
+            qgate.display()
+        );
+        std::env::current_exe().context("locating qgate-bench itself")?
+    };
     Ok(run::Settings {
         duration: pick(args.duration, 3_000, 20_000),
         warmup: pick(args.warmup, 1_000, 3_000),
@@ -171,9 +190,31 @@ fn settings(args: RunArgs) -> Result<run::Settings> {
         accounts: args.accounts.clamp(1, 100),
         out: args.out,
         qgate,
+        sim_program,
         fixture: args.fixture,
         command: std::env::args().collect::<Vec<_>>().join(" "),
     })
+}
+
+/// Serves the simulator until SIGTERM or Ctrl-C, announcing its address like `qgate sim`.
+async fn serve_sim(port: u16, accounts: usize) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let config = qgate_sim::SimConfig {
+        accounts,
+        ..Default::default()
+    };
+    let sim = qgate_sim::start(config, listener).await?;
+    println!(
+        "Amazon Q simulator on {} with {accounts} account(s)",
+        sim.base_url()
+    );
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    sim.shutdown().await;
+    Ok(())
 }
 
 fn default_qgate() -> PathBuf {

@@ -23,6 +23,8 @@ pub struct Meta {
     pub cpu_model: String,
     pub kernel: String,
     pub qgate_binary: String,
+    /// The simulator's command.
+    pub simulator: String,
     pub nginx: Option<String>,
     pub accounts: usize,
     pub mix: Vec<String>,

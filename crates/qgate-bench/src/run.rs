@@ -49,6 +49,8 @@ pub struct Settings {
     pub accounts: usize,
     pub out: PathBuf,
     pub qgate: PathBuf,
+    /// `qgate` (as `qgate sim`), or this harness when no qgate binary is built.
+    pub sim_program: PathBuf,
     pub fixture: PathBuf,
     pub command: String,
 }
@@ -88,7 +90,7 @@ pub async fn run(settings: &Settings) -> Result<Report> {
         println!("notice: {note}");
         notes.push(note);
     }
-    let sim = targets::spawn_sim(&settings.qgate, settings.accounts, dir.path()).await?;
+    let sim = targets::spawn_sim(&settings.sim_program, settings.accounts, dir.path()).await?;
     let token = targets::sim_access_token(sim.addr).await?;
     let profile_arn = qgate_sim::credentials(1).profile_arn;
     let prepared = mix::prepare(&settings.mix, &settings.fixture, &profile_arn)?;
@@ -287,6 +289,7 @@ fn meta(
         cpu_model,
         kernel,
         qgate_binary: settings.qgate.display().to_string(),
+        simulator: format!("{} sim", settings.sim_program.display()),
         nginx: nginx.map(|p| p.display().to_string()),
         accounts: settings.accounts,
         mix: settings

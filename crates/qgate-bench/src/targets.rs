@@ -72,9 +72,10 @@ pub struct Sim {
     pub addr: SocketAddr,
 }
 
-/// `qgate sim --port 0`, reading the bound address from its first line of output.
-pub async fn spawn_sim(qgate: &Path, accounts: usize, dir: &Path) -> Result<Sim> {
-    let mut command = Command::new(qgate);
+/// `qgate sim --port 0` (or `qgate-bench sim`, which takes the same arguments), reading
+/// the bound address from its first line of output.
+pub async fn spawn_sim(program: &Path, accounts: usize, dir: &Path) -> Result<Sim> {
+    let mut command = Command::new(program);
     command
         .args(["sim", "--port", "0", "--accounts", &accounts.to_string()])
         .current_dir(dir)

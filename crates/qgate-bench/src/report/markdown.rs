@@ -21,6 +21,7 @@ pub fn render(report: &Report) -> String {
         m.accounts,
         m.nginx.as_deref().unwrap_or("not run")
     );
+    let _ = writeln!(out, "- simulator: `{}`", m.simulator);
     let _ = writeln!(out, "- mix: {}", m.mix.join(", "));
     let _ = writeln!(out, "- open-file limit: {}", m.nofile_limit);
     for note in &m.notes {
