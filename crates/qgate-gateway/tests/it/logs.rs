@@ -40,8 +40,6 @@ async fn call(env: &TestEnv, key: &str, body: &Value, seen: &mut Vec<String>) ->
     s
 }
 
-// The default test runtime is single-threaded, so the subscriber installed for this
-// thread sees every task of the gateway and the simulator.
 #[tokio::test]
 async fn no_secret_reaches_logs_metrics_or_responses_and_request_lines_carry_ids() {
     let buf = Buffer::default();
@@ -54,7 +52,14 @@ async fn no_secret_reaches_logs_metrics_or_responses_and_request_lines_carry_ids
         .with_max_level(tracing::Level::DEBUG)
         .with_writer(move || writer.clone())
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // Global when possible: callsites first hit by other tests' threads could otherwise
+    // cache "no interest" and skip this subscriber when `cargo test` shares a process.
+    // Other tests' lines then land here too, which only widens the secret check.
+    let dispatch = tracing::Dispatch::new(subscriber);
+    let _scoped = match tracing::dispatcher::set_global_default(dispatch.clone()) {
+        Ok(()) => None,
+        Err(_) => Some(tracing::dispatcher::set_default(&dispatch)),
+    };
 
     let env = TestEnv::start(
         Opts::accounts(2)
