@@ -46,5 +46,10 @@ cargo nextest run --workspace --locked --no-fail-fast
 step "doc tests"
 cargo test --workspace --locked --doc
 
+if [ -z "${QGATE_SKIP_CLAUDE_CODE:-}" ]; then
+  step "Claude Code (offline) against qgate demo"
+  ./scripts/claude-code-smoke.sh
+fi
+
 echo
 echo "all checks passed"
