@@ -71,7 +71,15 @@ impl Collector for StateCollector {
         let ok = Family::<AccountLabel, Gauge>::default();
         let state = Family::<StateLabels, Gauge>::default();
         let refresh = Family::<AccountStatus, Counter>::default();
+        let breaker = Family::<PhaseLabels, Gauge>::default();
+        let expiry = Family::<AccountLabel, Gauge>::default();
         for s in rt.pool.snapshot(now) {
+            breaker
+                .get_or_create(&PhaseLabels {
+                    account_id: s.id.to_string(),
+                    phase: s.breaker.phase.as_str().to_owned(),
+                })
+                .set(1);
             let l = AccountLabel {
                 account_id: s.id.to_string(),
             };
@@ -83,16 +91,6 @@ impl Collector for StateCollector {
                 .get_or_create(&StateLabels {
                     account_id: s.id.to_string(),
                     state: s.state.kind().as_str().to_owned(),
-                })
-                .set(1);
-        }
-        let breaker = Family::<PhaseLabels, Gauge>::default();
-        let expiry = Family::<AccountLabel, Gauge>::default();
-        for s in rt.pool.snapshot(now) {
-            breaker
-                .get_or_create(&PhaseLabels {
-                    account_id: s.id.to_string(),
-                    phase: s.breaker.phase.as_str().to_owned(),
                 })
                 .set(1);
         }
