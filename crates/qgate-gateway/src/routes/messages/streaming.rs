@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until};
+use tracing::Instrument;
 
 /// Bytes to the client connection.
 struct SseSink {
@@ -61,9 +62,10 @@ pub async fn respond(state: AppState, rt: Arc<Runtime>, p: Prepared) -> Response
     let (head_tx, head_rx) = oneshot::channel::<Result<(), GatewayError>>();
     let (tx, rx) = mpsc::channel::<Bytes>(16);
     let request_id = p.request_id.clone();
+    // The task keeps the request's span, so lines logged after commit carry its id.
     state
         .streams
-        .spawn(drive(state.clone(), rt, p, head_tx, tx));
+        .spawn(drive(state.clone(), rt, p, head_tx, tx).instrument(tracing::Span::current()));
     match head_rx.await {
         Ok(Ok(())) => sse_response(rx, &request_id),
         Ok(Err(e)) => e.into_response_with_id(Some(&request_id)),
