@@ -1,7 +1,9 @@
 //! The backend-neutral token cache contract: what is cached per account ([`CachedToken`]),
-//! the trait every backend implements ([`TokenStore`]) and the key check they share.
+//! the trait every backend implements ([`TokenStore`]), the cross-instance refresh lock
+//! it may offer ([`RefreshLock`], [`Fence`]) and the key check they share.
 
 use std::fmt;
+use std::time::Duration;
 
 use jiff::Timestamp;
 use secrecy::SecretString;
@@ -53,6 +55,65 @@ pub trait TokenStore: Send + Sync + fmt::Debug + 'static {
 
     /// Forget `account` (removing a missing entry is not an error).
     fn remove<'a>(&'a self, account: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+
+    /// Whether other gateway instances read and write the same tokens. Only then is a
+    /// refresh coordinated through [`TokenStore::lock_refresh`] and the stored record
+    /// worth polling while another instance refreshes.
+    fn is_shared(&self) -> bool {
+        false
+    }
+
+    /// Try to become the one instance refreshing `account` for at most `ttl`. A store
+    /// that cannot coordinate (a local one, or a shared one that is unreachable) grants
+    /// an [uncoordinated](Fence::UNCOORDINATED) lock: refreshing locally is then right.
+    fn lock_refresh<'a>(&'a self, _account: &'a str, _ttl: Duration) -> BoxFuture<'a, RefreshLock> {
+        Box::pin(std::future::ready(RefreshLock::Granted(
+            Fence::UNCOORDINATED,
+        )))
+    }
+
+    /// Give the lock back (only if it is still ours; a lock that expired is not touched).
+    fn unlock_refresh<'a>(&'a self, _account: &'a str, _fence: Fence) -> BoxFuture<'a, ()> {
+        Box::pin(std::future::ready(()))
+    }
+
+    /// `save` by the holder of `fence`: a shared store drops the write (keeping its local
+    /// copy) when a newer fence was handed out since, i.e. this holder outlived its lock.
+    fn save_fenced<'a>(
+        &'a self,
+        account: &'a str,
+        token: &'a CachedToken,
+        _fence: Fence,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.save(account, token)
+    }
+}
+
+/// A fencing token: each grant of an account's refresh lock gets a larger one, so writes
+/// by a holder whose lock expired can be told apart from the current holder's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fence(Option<u64>);
+
+impl Fence {
+    /// No coordination took place (local store, or the shared store was unreachable).
+    pub const UNCOORDINATED: Fence = Fence(None);
+
+    pub fn new(value: u64) -> Self {
+        Fence(Some(value))
+    }
+
+    pub fn value(self) -> Option<u64> {
+        self.0
+    }
+}
+
+/// The answer to [`TokenStore::lock_refresh`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshLock {
+    /// Refresh, save with [`TokenStore::save_fenced`], then unlock.
+    Granted(Fence),
+    /// Another instance is refreshing: wait for its token to appear in the store.
+    Busy,
 }
 
 /// Longest id accepted as a key; the configuration layer allows 64, this leaves headroom

@@ -1,0 +1,175 @@
+//! State records and events, sticky bindings, counters and the admin record.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{connect, dump, key};
+use crate::redis::test_server::RedisServer;
+use crate::redis::{ClusterEvent, Counts, EncryptionKey, RedisError, StateRecord};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Health {
+    state: String,
+}
+
+fn record(origin: &str, stamp_ms: u64, state: &str) -> StateRecord<Health> {
+    StateRecord {
+        origin: origin.to_owned(),
+        stamp_ms,
+        state: Health {
+            state: state.to_owned(),
+        },
+    }
+}
+
+async fn next_event(sub: &mut crate::redis::Subscription) -> ClusterEvent<Health> {
+    tokio::time::timeout(Duration::from_secs(10), sub.next())
+        .await
+        .expect("an event arrives")
+        .expect("subscription alive")
+}
+
+#[tokio::test]
+async fn state_is_stored_announced_and_older_stamps_lose() {
+    let server = RedisServer::start();
+    let store = connect(&server);
+    let mut sub = store.subscribe().await.unwrap();
+
+    assert!(
+        store
+            .publish_state("sim-1", &record("a", 100, "suspended"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        next_event(&mut sub).await,
+        ClusterEvent::State {
+            account: "sim-1".into(),
+            record: record("a", 100, "suspended"),
+        }
+    );
+    assert!(
+        !store
+            .publish_state("sim-1", &record("b", 99, "active"))
+            .await
+            .unwrap(),
+        "an older decision does not replace a newer one"
+    );
+    assert!(
+        store
+            .publish_state("sim-2", &record("b", 50, "active"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        next_event(&mut sub).await,
+        ClusterEvent::State {
+            account: "sim-2".into(),
+            record: record("b", 50, "active"),
+        },
+        "the refused write was not announced"
+    );
+
+    let states: Vec<(String, StateRecord<Health>)> = store
+        .read_states(&["sim-1", "sim-2", "sim-3"])
+        .await
+        .unwrap();
+    assert_eq!(
+        states,
+        vec![
+            ("sim-1".to_owned(), record("a", 100, "suspended")),
+            ("sim-2".to_owned(), record("b", 50, "active")),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn admin_record_is_sealed_versioned_and_announced() {
+    let server = RedisServer::start();
+    let store = connect(&server);
+    let mut sub = store.subscribe().await.unwrap();
+    assert!(store.read_admin(&key()).await.unwrap().is_none());
+    assert_eq!(store.admin_version().await.unwrap(), 0);
+
+    let doc = br#"{"added":[{"id":"x","refresh_token":"aor-admin-secret"}]}"#;
+    assert_eq!(store.write_admin(&key(), "gw-a", doc).await.unwrap(), 1);
+    assert_eq!(
+        next_event(&mut sub).await,
+        ClusterEvent::Admin {
+            origin: "gw-a".into(),
+            version: 1
+        }
+    );
+    assert_eq!(store.write_admin(&key(), "gw-b", b"{}").await.unwrap(), 2);
+    let read = store.read_admin(&key()).await.unwrap().unwrap();
+    assert_eq!(read.version, 2);
+    assert_eq!(&*read.document, b"{}");
+
+    store.write_admin(&key(), "gw-a", doc).await.unwrap();
+    for (name, value) in dump(&store).await {
+        assert!(
+            !String::from_utf8_lossy(&value).contains("aor-admin-secret"),
+            "{name} holds a secret in clear"
+        );
+    }
+    let other = EncryptionKey::from_bytes(&[1u8; 32]).unwrap();
+    assert!(matches!(
+        store.read_admin(&other).await,
+        Err(RedisError::Crypto(_))
+    ));
+}
+
+#[tokio::test]
+async fn sticky_bindings_expire_and_counters_add_up() {
+    let server = RedisServer::start();
+    let store = connect(&server);
+    assert_eq!(store.sticky_get("h1").await.unwrap(), None);
+    store.sticky_set("h1", "sim-2", 60_000).await.unwrap();
+    assert_eq!(
+        store.sticky_get("h1").await.unwrap().as_deref(),
+        Some("sim-2")
+    );
+    let mut conn = store.conn();
+    let ttl: i64 = ::redis::cmd("PTTL")
+        .arg(store.keys().sticky("h1"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(ttl > 0 && ttl <= 60_000, "{ttl}");
+
+    let delta = Counts {
+        requests: 3,
+        successes: 2,
+        errors: 1,
+    };
+    store
+        .add_counts(&[("sim-1", delta), ("sim-2", Counts::default())])
+        .await
+        .unwrap();
+    store.add_counts(&[("sim-1", delta)]).await.unwrap();
+    assert_eq!(
+        store.read_counts(&["sim-1", "sim-2"]).await.unwrap(),
+        vec![
+            Counts {
+                requests: 6,
+                successes: 4,
+                errors: 2
+            },
+            Counts::default()
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_subscription_ends_when_the_server_goes_away() {
+    let mut server = RedisServer::start();
+    let store = connect(&server);
+    let mut sub = store.subscribe().await.unwrap();
+    server.stop();
+    let ended = tokio::time::timeout(Duration::from_secs(10), sub.next::<Health>())
+        .await
+        .expect("the stream notices the lost connection");
+    assert!(ended.is_none());
+    assert!(store.subscribe().await.is_err());
+}
