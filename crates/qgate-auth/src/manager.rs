@@ -13,6 +13,10 @@
 //!   rotated refresh token the service already issued.
 //! - **Denied is sticky.** After a permanent refusal every call fails fast with the same
 //!   error, until [`TokenManager::set_credentials`] or [`TokenManager::refresh_now`].
+//! - **One refresh per account across instances** when the store is shared
+//!   ([`TokenStore::is_shared`]): the refresh takes the store's fenced lock; an instance
+//!   that finds it held polls the stored token and adopts the holder's result instead of
+//!   refreshing (see `manager/flight.rs`).
 //!
 //! Locking: `state` is a small sync lock never held across `.await`; `refresh_lock` is the
 //! async lock that serialises refreshes and saves.
@@ -81,6 +85,13 @@ pub struct RefreshOptions {
     /// still-valid token) instead of a new attempt, so a down token service is not
     /// hammered by every request.
     pub failure_backoff: Duration,
+    /// Shared token store only: how long the cross-instance refresh lock lasts. Longer
+    /// than `timeout`, so a live holder never loses it mid-refresh; a holder that dies
+    /// delays the others by at most this much.
+    pub lock_ttl: Duration,
+    /// Shared token store only: how often an instance waiting for another's refresh
+    /// re-reads the stored token.
+    pub lock_poll: Duration,
 }
 
 impl Default for RefreshOptions {
@@ -90,6 +101,8 @@ impl Default for RefreshOptions {
             timeout: Duration::from_secs(15),
             default_expires_in: Duration::from_secs(3600),
             failure_backoff: Duration::from_secs(5),
+            lock_ttl: Duration::from_secs(20),
+            lock_poll: Duration::from_millis(50),
         }
     }
 }
@@ -101,6 +114,9 @@ pub struct RefreshStats {
     pub ok: u64,
     /// Failed refreshes (transient or denied).
     pub failed: u64,
+    /// Tokens taken over from another instance's refresh (shared store) instead of
+    /// refreshing here.
+    pub adopted: u64,
     /// [`RefreshError::code`] of the latest attempt when it failed; `None` after a success.
     pub last_error_code: Option<String>,
     /// When the latest successful refresh completed.

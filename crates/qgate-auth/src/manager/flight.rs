@@ -1,11 +1,18 @@
 //! The single-flight refresh behind [`TokenManager`](super::TokenManager): callers queue
 //! on one async lock, the refresh runs detached from them, and waiters share its outcome.
+//!
+//! With a shared store the flight spans instances (`coordinate`): the refresh takes the
+//! store's lock, whose fencing token also guards the save; an instance that finds the
+//! lock held polls the stored token (every `lock_poll`) and adopts the holder's token as
+//! soon as it appears. If the holder dies, its lock expires (`lock_ttl`) and the next
+//! poll takes it. A store that cannot coordinate grants the lock uncoordinated: each
+//! instance then refreshes for itself, as without a shared store.
 
 use std::sync::Arc;
 
 use jiff::Timestamp;
 use parking_lot::Mutex;
-use qgate_store::{CachedToken, TokenStore};
+use qgate_store::{CachedToken, Fence, RefreshLock, TokenStore};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::OwnedMutexGuard;
 
@@ -84,7 +91,7 @@ impl Inner {
         }
 
         let inner = Arc::clone(self);
-        let refresh = tokio::spawn(async move { inner.refresh_holding(refresh_turn).await });
+        let refresh = tokio::spawn(async move { inner.refresh_holding(refresh_turn, want).await });
         let outcome = refresh.await.unwrap_or_else(|_| {
             Err(RefreshError::transient(
                 None,
@@ -98,7 +105,78 @@ impl Inner {
     async fn refresh_holding(
         self: Arc<Self>,
         _refresh_turn: OwnedMutexGuard<()>,
+        want: Want,
     ) -> Result<AccessToken, RefreshError> {
+        let fence = if self.store.is_shared() {
+            match self.coordinate(want).await {
+                Coordination::Adopted(token) => return Ok(token),
+                Coordination::Refresh(fence) => fence,
+            }
+        } else {
+            Fence::UNCOORDINATED
+        };
+        let outcome = self.refresh_fenced(fence).await;
+        if fence.value().is_some() {
+            self.store.unlock_refresh(&self.account_id, fence).await;
+        }
+        outcome
+    }
+
+    /// Become the instance that refreshes, or adopt what the one that did stored.
+    async fn coordinate(&self, want: Want) -> Coordination {
+        let ttl = self.options.lock_ttl;
+        // A live holder finishes within `ttl` and a dead one's lock expires by then; past
+        // twice that the store is misbehaving, and refreshing alone is the lesser evil.
+        let give_up_at = tokio::time::Instant::now() + ttl.saturating_mul(2);
+        loop {
+            match self.store.lock_refresh(&self.account_id, ttl).await {
+                RefreshLock::Granted(fence) => {
+                    // The previous holder may have saved between our last read and our lock.
+                    if let Some(token) = self.adopt_stored(want).await {
+                        self.store.unlock_refresh(&self.account_id, fence).await;
+                        return Coordination::Adopted(token);
+                    }
+                    return Coordination::Refresh(fence);
+                }
+                RefreshLock::Busy => {
+                    if let Some(token) = self.adopt_stored(want).await {
+                        return Coordination::Adopted(token);
+                    }
+                    if tokio::time::Instant::now() >= give_up_at {
+                        tracing::warn!(account = %self.account_id, "the shared refresh lock stayed taken past twice its ttl; refreshing without it");
+                        return Coordination::Refresh(Fence::UNCOORDINATED);
+                    }
+                    tokio::time::sleep(self.options.lock_poll).await;
+                }
+            }
+        }
+    }
+
+    /// Take over a token another instance stored, if it is newer than ours; returns it
+    /// when it also satisfies `want`.
+    async fn adopt_stored(&self, want: Want) -> Option<AccessToken> {
+        let stored = match self.store.load(&self.account_id).await {
+            Ok(stored) => stored?,
+            Err(err) => {
+                tracing::debug!(account = %self.account_id, error = %err, "could not read the shared token");
+                return None;
+            }
+        };
+        let adopted = self
+            .state
+            .lock()
+            .adopt_shared(stored, want, Timestamp::now());
+        if let Some(token) = &adopted {
+            tracing::info!(
+                account = %self.account_id,
+                generation = token.generation,
+                "adopted the access token another instance refreshed"
+            );
+        }
+        adopted
+    }
+
+    async fn refresh_fenced(&self, fence: Fence) -> Result<AccessToken, RefreshError> {
         let (credentials, in_use, epoch) = {
             let state = self.state.lock();
             (
@@ -119,7 +197,7 @@ impl Inner {
             result = self.exchange_with(&credentials, &used).await;
         }
         match result {
-            Ok(grant) => self.complete(grant, used, epoch).await,
+            Ok(grant) => self.complete(grant, used, epoch, fence).await,
             Err(err) => Err(self.fail(err, epoch)),
         }
     }
@@ -146,6 +224,7 @@ impl Inner {
         grant: Grant,
         used: SecretString,
         epoch: u64,
+        fence: Fence,
     ) -> Result<AccessToken, RefreshError> {
         let now = Timestamp::now();
         let expires_at = later_by(now, grant.expires_in);
@@ -159,7 +238,10 @@ impl Inner {
             refresh_token: refresh_token.clone(),
             expires_at: Some(expires_at),
         };
-        let saved = self.store.save(&self.account_id, &cached).await;
+        let saved = self
+            .store
+            .save_fenced(&self.account_id, &cached, fence)
+            .await;
 
         let mut state = self.state.lock();
         state.note_persisted(&self.account_id, &saved);
@@ -191,6 +273,13 @@ impl Inner {
         }
         err
     }
+}
+
+enum Coordination {
+    /// Another instance refreshed; its token is ours now.
+    Adopted(AccessToken),
+    /// Refresh here, saving under this fence.
+    Refresh(Fence),
 }
 
 fn credentials_replaced() -> RefreshError {

@@ -129,6 +129,43 @@ impl State {
         adopted_refresh
     }
 
+    /// A token another instance stored (shared store). When its access token expires
+    /// later than ours it is the newer record: its refresh token replaces ours (the other
+    /// instance may have rotated it), and its access token is installed as a new
+    /// generation if it is good enough for `want`, which is then returned.
+    pub(super) fn adopt_shared(
+        &mut self,
+        stored: CachedToken,
+        want: Want,
+        now: Timestamp,
+    ) -> Option<AccessToken> {
+        let stored_expiry = stored.access_token.as_ref().and(stored.expires_at);
+        let our_expiry = self.access.as_ref().and_then(|token| token.expires_at);
+        if stored_expiry.is_none() || stored_expiry <= our_expiry {
+            return None;
+        }
+        if stored.refresh_token.expose_secret() != self.refresh_token.expose_secret() {
+            self.refresh_token = stored.refresh_token;
+        }
+        let (Some(secret), Some(expires_at)) = (stored.access_token, stored_expiry) else {
+            return None;
+        };
+        if want.force || expires_at <= later_by(now, want.min_validity) {
+            return None;
+        }
+        let token = AccessToken {
+            secret: Arc::new(secret),
+            generation: self.mint_generation(),
+            expires_at: Some(expires_at),
+        };
+        self.access = Some(token.clone());
+        self.attempts += 1;
+        self.last_outcome = Some(Ok(token.clone()));
+        self.last_transient_failure = None;
+        self.stats.adopted += 1;
+        Some(token)
+    }
+
     pub(super) fn usable(&self, want: Want, now: Timestamp) -> Option<AccessToken> {
         if want.force {
             return None;

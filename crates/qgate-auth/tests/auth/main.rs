@@ -8,6 +8,7 @@ mod mock;
 mod redaction;
 mod refresh;
 mod refresher;
+mod shared_store;
 mod single_flight;
 
 use std::path::PathBuf;
@@ -63,6 +64,24 @@ impl Harness {
             Arc::new(self.mock.endpoints()),
             self.http.clone(),
             self.store.clone(),
+            opts,
+        ))
+    }
+
+    /// A manager on another store (e.g. a second instance's view of a shared one).
+    pub fn manager_on(
+        &self,
+        store: Arc<dyn TokenStore>,
+        account: &str,
+        creds: Credentials,
+        opts: RefreshOptions,
+    ) -> Arc<TokenManager> {
+        Arc::new(TokenManager::new(
+            account,
+            creds,
+            Arc::new(self.mock.endpoints()),
+            self.http.clone(),
+            store,
             opts,
         ))
     }
