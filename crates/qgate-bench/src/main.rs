@@ -65,6 +65,10 @@ struct RunArgs {
     /// Streams held open at once for the memory measurement (0 skips it).
     #[arg(long)]
     streams: Option<usize>,
+    /// How long the simulator holds each of those streams before answering (default:
+    /// 2 s + 0.5 ms per stream).
+    #[arg(long, value_parser = parse_duration)]
+    hold: Option<Duration>,
     /// Targets, comma-separated: direct, nginx, qgate.
     #[arg(long, default_value = "direct,nginx,qgate")]
     targets: String,
@@ -183,6 +187,7 @@ fn settings(args: RunArgs) -> Result<run::Settings> {
         rate: args.rate.unwrap_or(if quick { 200.0 } else { 500.0 }),
         concurrency: args.concurrency.unwrap_or(16),
         streams: args.streams.unwrap_or(if quick { 200 } else { 10_000 }),
+        hold: args.hold,
         rounds: args.rounds.unwrap_or(if quick { 1 } else { 3 }).max(1),
         targets,
         phases,

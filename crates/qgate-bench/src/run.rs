@@ -42,6 +42,7 @@ pub struct Settings {
     pub rate: f64,
     pub concurrency: usize,
     pub streams: usize,
+    pub hold: Option<Duration>,
     pub rounds: u32,
     pub targets: Targets,
     pub phases: Phases,
@@ -249,7 +250,9 @@ async fn held_streams(
     sim: std::net::SocketAddr,
 ) -> Result<streams::StreamsMemory> {
     // Long enough to open every connection and read the relay's memory.
-    let hold = Duration::from_millis(2_000 + count as u64 / 2);
+    let hold = settings
+        .hold
+        .unwrap_or(Duration::from_millis(2_000 + count as u64 / 2));
     let mut scenario = mix::builtin("short_stream").context("the short_stream scenario")?;
     scenario.name = "held".to_owned();
     scenario.directive = format!(

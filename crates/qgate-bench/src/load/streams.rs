@@ -27,7 +27,10 @@ pub struct StreamsMemory {
     pub rss_before_kib: u64,
     /// RSS once all K were in flight at the simulator.
     pub rss_open_kib: u64,
+    /// RSS growth divided by the streams in flight when it was read.
     pub per_stream_kib: f64,
+    /// From the first connect until the peak was reached.
+    pub ramp_s: f64,
     /// The most the simulator saw in flight at once.
     pub peak_in_flight: u64,
     pub ok: u64,
@@ -44,6 +47,7 @@ pub async fn run(
     hold: Duration,
 ) -> Result<(StreamsMemory, Recorder)> {
     let before = proc_stats::read(pids)?;
+    let started = now_ns();
     let connecting = Arc::new(Semaphore::new(CONNECT_PARALLELISM));
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..k as u64 {
@@ -67,10 +71,12 @@ pub async fn run(
     let deadline = tokio::time::Instant::now() + hold;
     let mut peak = 0;
     let mut open = before;
+    let mut peak_at = started;
     while tokio::time::Instant::now() < deadline {
         let in_flight = sim_in_flight(&mut control, sim).await.unwrap_or(0);
         if in_flight > peak {
             peak = in_flight;
+            peak_at = now_ns();
             open = proc_stats::read(pids)?;
         }
         if in_flight >= k as u64 {
@@ -93,7 +99,8 @@ pub async fn run(
             streams: k,
             rss_before_kib: before.rss_kib,
             rss_open_kib: open.rss_kib,
-            per_stream_kib: grown as f64 / k.max(1) as f64,
+            per_stream_kib: grown as f64 / peak.max(1) as f64,
+            ramp_s: peak_at.saturating_sub(started) as f64 / 1e9,
             peak_in_flight: peak,
             ok: recorder.ok,
             errors: recorder.error_count(),

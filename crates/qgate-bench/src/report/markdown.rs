@@ -167,16 +167,17 @@ fn render_memory(out: &mut String, report: &Report) {
     }
     let _ = writeln!(
         out,
-        "\n| relay | open streams | peak in flight at sim | RSS before | RSS with streams | per stream | ok | errors |"
+        "\n| relay | streams sent | peak in flight at sim | ramp to peak | RSS before | RSS at peak | per stream in flight | ok | errors |"
     );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (target, s) in &memory.streams {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {:.1} KiB | {} | {} |",
+            "| {} | {} | {} | {:.1} s | {} | {} | {:.1} KiB | {} | {} |",
             target,
             s.streams,
             s.peak_in_flight,
+            s.ramp_s,
             kib(Some(s.rss_before_kib)),
             kib(Some(s.rss_open_kib)),
             s.per_stream_kib,
