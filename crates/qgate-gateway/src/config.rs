@@ -4,11 +4,13 @@
 //!
 //! Secrets stay wrapped in `SecretString` from the moment they are read.
 
+mod cluster;
 mod env;
 mod file;
 #[cfg(test)]
 mod tests;
 
+pub use cluster::ClusterConfig;
 pub use env::EnvSource;
 pub(crate) use env::account_from_section;
 pub(crate) use file::AccountSection;
@@ -50,6 +52,8 @@ pub struct Config {
     pub webhooks: Vec<String>,
     /// What `load` read, so a reload reads the same sources again.
     pub source: Option<std::sync::Arc<LoadSource>>,
+    /// Multi-instance mode (`REDIS_URL`); `None` runs on local state alone.
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// The inputs of [`load`], kept for reloads. `Debug` shows none of the values: the

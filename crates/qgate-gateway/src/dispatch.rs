@@ -316,6 +316,9 @@ impl Dispatch {
     async fn acquire(&mut self, p: &Prepared) -> Result<Slot, GatewayError> {
         let queue_deadline = Instant::now() + self.rt.dispatch.queue_timeout;
         let mut queued = false;
+        let sticky = crate::cluster::sticky_hint(&self.state, &self.rt, p.session.as_deref()).await;
+        // Accounts other instances have filled up, retried after each wait.
+        let mut refused = Vec::new();
         let result = loop {
             let notified = self.state.slot_released.notified();
             tokio::pin!(notified);
@@ -325,9 +328,19 @@ impl Dispatch {
                 session: p.session.as_deref(),
                 exclude: &self.tried,
             };
-            match self.rt.pool.select(&req, now_ms()) {
-                Ok(lease) => break Ok(Slot::new(lease, self.state.clone())),
+            let selected = crate::cluster::select_slot(
+                &self.state,
+                &self.rt,
+                &req,
+                sticky.as_ref(),
+                &mut refused,
+                now_ms(),
+            )
+            .await;
+            match selected {
+                Ok(slot) => break Ok(slot),
                 Err(NoAccount::AllBusy) => {
+                    refused.clear();
                     if !queued {
                         let n = self.state.queued.fetch_add(1, Ordering::AcqRel);
                         if n >= self.rt.dispatch.queue_max {

@@ -18,10 +18,13 @@
 //! * [`health_check`] — pool status (healthy/degraded/unhealthy) and active probes.
 //! * [`webhooks`] — account and pool alerts to configured URLs, with retries.
 //! * [`keys`] — client keys file, per-key RPM/concurrency limits and usage.
+//! * [`cluster`] — multi-instance mode: pool state, limits, sticky sessions, counters and
+//!   admin changes shared through Redis (`REDIS_URL`).
 //! * [`state`] — `AppState` and the hot-swappable `Runtime` snapshot.
 
 pub mod accounts;
 pub mod background;
+pub mod cluster;
 pub mod config;
 pub mod dispatch;
 pub mod error;

@@ -5,9 +5,11 @@
 
 mod collector;
 mod ops;
+mod redis;
 
 pub use collector::StateCollector;
 pub use ops::{OpsMetrics, RetiredRefreshes};
+pub use redis::RedisCollector;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -108,6 +110,8 @@ pub struct Metrics {
     key_book: Option<Arc<crate::keys::KeyBook>>,
     /// Where account transitions go besides the breaker counter (webhooks).
     transition_sink: Option<crate::webhooks::WebhookHub>,
+    /// Multi-instance mode: transitions decided here are shared with the other instances.
+    cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 impl Metrics {
@@ -200,6 +204,7 @@ impl Metrics {
             ops,
             key_book: None,
             transition_sink: None,
+            cluster: None,
             registry,
             requests,
             errors,
@@ -230,6 +235,11 @@ impl Metrics {
     /// Account transitions are also sent here (the webhook queue).
     pub fn attach_transition_sink(&mut self, hub: crate::webhooks::WebhookHub) {
         self.transition_sink = Some(hub);
+    }
+
+    /// Account transitions are also published to the other instances.
+    pub fn attach_cluster(&mut self, cluster: Arc<crate::cluster::Cluster>) {
+        self.cluster = Some(cluster);
     }
 
     /// Prometheus text exposition.
@@ -300,6 +310,9 @@ impl Metrics {
             && !transitions.is_empty()
         {
             sink.transitions(transitions);
+        }
+        if let Some(cluster) = &self.cluster {
+            cluster.transitions(transitions);
         }
     }
 

@@ -1,18 +1,23 @@
 //! Assembling a running gateway from a validated [`Config`]: token store, HTTP client,
 //! accounts, pool (with persisted states), metrics, router, listener and background
-//! tasks — and taking it down again in order.
+//! tasks — and taking it down again in order. With `REDIS_URL` also the cluster side:
+//! the shared token store, the admin changes and pool states other instances decided,
+//! and the tasks that keep them in sync.
 
 use crate::accounts::{AccountDeps, build_accounts};
 use crate::background::{PersistFile, spawn_all};
+use crate::cluster::Cluster;
 use crate::config::Config;
-use crate::metrics::{Metrics, StateCollector};
+use crate::metrics::{Metrics, RedisCollector, StateCollector};
 use crate::middleware::KeyRing;
 use crate::state::{AppState, Runtime, Shared};
 use crate::upstream::UpstreamClient;
 use arc_swap::ArcSwap;
 use qgate_auth::{AuthEndpoints, RefreshOptions};
 use qgate_pool::Pool;
-use qgate_store::{FileTokenStore, StateFile};
+use qgate_store::redis::{RedisConfig, RedisStore, RedisTokenStore};
+use qgate_store::{FileTokenStore, StateFile, TokenStore};
+use secrecy::ExposeSecret;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +46,8 @@ pub enum StartError {
     InsecureBind(SocketAddr),
     #[error("token cache directory: {0}")]
     Store(String),
+    #[error("redis: {0}")]
+    Redis(String),
     #[error("account pool: {0}")]
     Pool(String),
     #[error("HTTP client: {0}")]
@@ -102,11 +109,44 @@ async fn has_saved_accounts(cfg: &Config) -> bool {
         .is_some_and(|doc| !doc.accounts.added.is_empty())
 }
 
+/// Multi-instance mode: the connection (made lazily: a gateway starts while Redis is
+/// down) and what is shared without an encryption key.
+fn connect_cluster(cfg: &Config) -> Result<Option<Arc<Cluster>>, StartError> {
+    let Some(cluster_cfg) = &cfg.cluster else {
+        return Ok(None);
+    };
+    let redis = RedisStore::connect(&RedisConfig {
+        url: cluster_cfg.redis_url.expose_secret().to_owned(),
+        prefix: cluster_cfg.prefix.clone(),
+        op_timeout: qgate_store::redis::DEFAULT_OP_TIMEOUT,
+    })
+    .map_err(|e| StartError::Redis(e.to_string()))?;
+    let cluster = Arc::new(Cluster::new(redis, cluster_cfg.encryption_key.clone()));
+    tracing::info!(redis = %cluster.redis().shown_url(), prefix = %cluster_cfg.prefix,
+        instance = %cluster.instance(), shared_tokens = cluster.shares_secrets(),
+        "multi-instance mode: pool state, limits, sticky sessions and counters are shared through redis");
+    if !cluster.shares_secrets() {
+        tracing::warn!(
+            "QGATE_ENCRYPTION_KEY is not set, so no secret is stored in redis: access and refresh tokens stay in each instance's local cache (each instance refreshes for itself) and accounts added or patched through the admin API stay on the instance that made the change. Set a 32-byte key (64 hex digits or base64) on every instance to share them."
+        );
+    }
+    Ok(Some(cluster))
+}
+
 /// Starts the gateway on `listener`.
 pub async fn start(cfg: Config, listener: TcpListener) -> Result<GatewayHandle, StartError> {
     init_tls();
     let addr = listener.local_addr()?;
-    if cfg.accounts.is_empty() && !has_saved_accounts(&cfg).await {
+    let cluster = connect_cluster(&cfg)?;
+    // Another instance's admin changes are the newest truth about the account set.
+    let shared_changes = match &cluster {
+        Some(c) => c.load_admin_changes().await,
+        None => None,
+    };
+    let shared_accounts = shared_changes
+        .as_ref()
+        .is_some_and(|changes| !changes.added.is_empty());
+    if cfg.accounts.is_empty() && !shared_accounts && !has_saved_accounts(&cfg).await {
         return Err(StartError::NoAccounts);
     }
     if !addr.ip().is_loopback()
@@ -117,15 +157,26 @@ pub async fn start(cfg: Config, listener: TcpListener) -> Result<GatewayHandle, 
     }
     let upstream =
         UpstreamClient::new(&cfg.upstream).map_err(|e| StartError::Http(e.to_string()))?;
-    let store = FileTokenStore::new(cfg.token_cache_dir.clone())
+    let local_store = FileTokenStore::new(cfg.token_cache_dir.clone())
         .map_err(|e| StartError::Store(e.to_string()))?;
+    let store: Arc<dyn TokenStore> = match (&cluster, cfg.cluster.as_ref()) {
+        (Some(c), Some(cc)) => match &cc.encryption_key {
+            Some(key) => Arc::new(RedisTokenStore::new(
+                local_store,
+                c.redis().clone(),
+                key.clone(),
+            )),
+            None => Arc::new(local_store),
+        },
+        _ => Arc::new(local_store),
+    };
     let deps = AccountDeps {
         http: upstream.http().clone(),
         endpoints: Arc::new(AuthEndpoints {
             oidc_token_url: cfg.upstream.token_endpoint.clone(),
             kiro_refresh_url: cfg.upstream.kiro_auth_endpoint.clone(),
         }),
-        store: Arc::new(store),
+        store,
         refresh: RefreshOptions::default(),
     };
     let state_file = Arc::new(StateFile::<PersistFile>::new(
@@ -140,7 +191,7 @@ pub async fn start(cfg: Config, listener: TcpListener) -> Result<GatewayHandle, 
     };
     // Accounts added, removed or patched through the admin API are layered over the
     // configuration, as at every reload.
-    let mut changes = saved.accounts;
+    let mut changes = shared_changes.unwrap_or(saved.accounts);
     let superseded = changes.reconcile(&cfg);
     if !superseded.is_empty() {
         tracing::warn!(accounts = ?superseded, "the configuration now defines accounts added through the admin API; the configuration wins");
@@ -183,6 +234,12 @@ pub async fn start(cfg: Config, listener: TcpListener) -> Result<GatewayHandle, 
     let (webhooks, webhook_queue) =
         crate::webhooks::WebhookHub::new(metrics.webhook_dropped_counter());
     metrics.attach_transition_sink(webhooks);
+    if let Some(c) = &cluster {
+        metrics.attach_cluster(c.clone());
+        metrics
+            .registry
+            .register_collector(Box::new(RedisCollector::new(c.redis().clone())));
+    }
     let shutdown = CancellationToken::new();
     let state = AppState(Arc::new(Shared {
         runtime,
@@ -198,7 +255,11 @@ pub async fn start(cfg: Config, listener: TcpListener) -> Result<GatewayHandle, 
         calibration: Default::default(),
         shutdown: shutdown.clone(),
         streams: TaskTracker::new(),
+        cluster: cluster.clone(),
     }));
+    if let Some(c) = &cluster {
+        c.initial_sync(&state).await;
+    }
     let app = crate::routes::router(state.clone());
     let server_cfg = cfg.server.clone();
     let server_shutdown = shutdown.clone();
@@ -214,6 +275,9 @@ pub async fn start(cfg: Config, listener: TcpListener) -> Result<GatewayHandle, 
     });
     let background = TaskTracker::new();
     spawn_all(&state, &background, webhook_queue, shutdown.clone());
+    if let Some(c) = &cluster {
+        c.spawn(&state, &background, shutdown.clone());
+    }
     tracing::info!(%addr, accounts = cfg.accounts.len(), "qgate listening");
     Ok(GatewayHandle {
         addr,

@@ -50,6 +50,8 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// In-flight streams, so shutdown can drain them.
     pub streams: TaskTracker,
+    /// Multi-instance mode (`REDIS_URL`): the shared side of pool, limits and admin.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 /// Cheap to clone; handlers and tasks hold one.

@@ -428,6 +428,7 @@ pub(super) fn build(file: &FileConfig, env: &EnvSource) -> Result<Config, Config
         .string("TOKEN_CACHE_DIR", file.token_cache_dir.as_ref())
         .map(|d| expand_home(&d))
         .unwrap_or_else(qgate_store::FileTokenStore::default_dir);
+    let cluster = super::cluster::from_sources(env, file, &mut r.problems);
 
     r.problems.finish(Config {
         server,
@@ -442,6 +443,7 @@ pub(super) fn build(file: &FileConfig, env: &EnvSource) -> Result<Config, Config
         config_file: None,
         webhooks,
         source: None,
+        cluster,
     })
 }
 

@@ -36,6 +36,9 @@ pub struct FileConfig {
     pub api_keys_file: Option<String>,
     #[serde(default)]
     pub redis_url: Option<String>,
+    /// Key prefix in Redis (`REDIS_PREFIX`), default `qgate:`.
+    #[serde(default)]
+    pub redis_prefix: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,6 +1,7 @@
 //! An account slot held by one request: the pool lease plus the side effects that must
-//! happen exactly when it is taken and released (the `amazonq_active_requests` gauge and
-//! waking one request waiting in the queue).
+//! happen exactly when it is taken and released (the `amazonq_active_requests` gauge,
+//! waking one request waiting in the queue, and in multi-instance mode the account's
+//! cross-instance lease).
 
 use crate::state::AppState;
 use qgate_pool::{AccountId, Lease};
@@ -12,6 +13,8 @@ pub struct Slot {
     lease: Option<Lease>,
     account: AccountId,
     state: AppState,
+    /// Released (after the local lease) when the slot drops.
+    cluster_lease: Option<crate::cluster::ClusterLease>,
 }
 
 impl Slot {
@@ -22,7 +25,13 @@ impl Slot {
             lease: Some(lease),
             account,
             state,
+            cluster_lease: None,
         }
+    }
+
+    /// The request was also admitted across instances; give that back with the slot.
+    pub fn attach_cluster_lease(&mut self, lease: crate::cluster::ClusterLease) {
+        self.cluster_lease = Some(lease);
     }
 
     pub fn lease(&self) -> &Lease {

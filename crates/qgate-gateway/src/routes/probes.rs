@@ -55,6 +55,11 @@ pub async fn health(State(state): State<AppState>) -> Response {
         },
         in_flight: h.in_flight,
         soonest_recovery_ms: h.soonest_recovery_ms,
+        redis: state
+            .cluster
+            .as_ref()
+            .map(|c| if c.is_redis_up() { "up" } else { "down" }.to_owned()),
+        shared_tokens: state.cluster.as_ref().map(|c| c.shares_secrets()),
     };
     let code = match status {
         PoolStatus::Unhealthy => StatusCode::SERVICE_UNAVAILABLE,

@@ -1,7 +1,7 @@
 //! `/accounts...`: the seed's stats, detail, enable, disable and reset, and ours: list,
 //! add, patch, remove (drained), refresh and probe.
 
-use super::views::{AccountView, ActionResult, StatsView};
+use super::views::{AccountView, ActionResult, ClusterStatsView, CountsView, StatsView};
 use super::{AdminError, AdminResult, respond};
 use crate::dispatch::now_ms;
 use crate::health_check::{PoolStatus, ProbeReport};
@@ -74,19 +74,53 @@ fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> AdminResult<T> {
         .map_err(|e| AdminError::BadRequest(format!("invalid request body: {e}")))
 }
 
-/// Pool totals and every account (the seed's fields first).
+/// Pool totals and every account (the seed's fields first). In multi-instance mode the
+/// totals count every instance; this instance's own are under `cluster`.
 #[utoipa::path(get, path = "/accounts/stats", tag = "accounts",
     responses((status = 200, body = StatsView)))]
 pub async fn stats(State(state): State<AppState>) -> Json<StatsView> {
     let rt = state.runtime();
     let health = rt.pool.health(now_ms());
-    let accounts = all_views(&state);
+    let mut accounts = all_views(&state);
+    let instance_requests = accounts.iter().map(|a| a.request_count).sum();
+    let instance_errors = accounts.iter().map(|a| a.error_count).sum();
+    let instance_successes = accounts.iter().map(|a| a.success_count).sum();
+    let mut totals = (instance_requests, instance_errors, instance_successes);
+    let mut cluster_view = None;
+    if let Some(cluster) = &state.cluster {
+        let ids: Vec<&str> = accounts.iter().map(|a| a.id.as_str()).collect();
+        let counts = cluster.cluster_counts(&state, &ids).await;
+        if let Some(counts) = &counts {
+            totals = (
+                counts.iter().map(|c| c.requests).sum(),
+                counts.iter().map(|c| c.errors).sum(),
+                counts.iter().map(|c| c.successes).sum(),
+            );
+        }
+        let per_account = counts.unwrap_or_default();
+        let totals_cluster_wide = !per_account.is_empty() || accounts.is_empty();
+        for (view, c) in accounts.iter_mut().zip(per_account) {
+            view.cluster = Some(CountsView {
+                request_count: c.requests,
+                error_count: c.errors,
+                success_count: c.successes,
+            });
+        }
+        cluster_view = Some(ClusterStatsView {
+            instance: cluster.instance().to_owned(),
+            redis: if cluster.is_redis_up() { "up" } else { "down" }.to_owned(),
+            totals_cluster_wide,
+            instance_requests,
+            instance_errors,
+            instance_successes,
+        });
+    }
     Json(StatsView {
         total_accounts: health.total,
         available_accounts: health.routable,
-        total_requests: accounts.iter().map(|a| a.request_count).sum(),
-        total_errors: accounts.iter().map(|a| a.error_count).sum(),
-        total_successes: accounts.iter().map(|a| a.success_count).sum(),
+        total_requests: totals.0,
+        total_errors: totals.1,
+        total_successes: totals.2,
         strategy: rt.pool.strategy().as_str().to_owned(),
         circuit_breaker_enabled: rt.pool.config().breaker.enabled,
         status: PoolStatus::of(&health).as_str().to_owned(),
@@ -98,6 +132,7 @@ pub async fn stats(State(state): State<AppState>) -> Json<StatsView> {
             .map(|(k, n)| (k.as_str().to_owned(), *n))
             .collect(),
         accounts,
+        cluster: cluster_view,
     })
 }
 
@@ -377,6 +412,13 @@ pub async fn probe(
 }
 
 pub(super) fn audit<T>(state: &AppState, action: &str, result: &AdminResult<T>) {
+    // The account set changed here: the other instances install the same change.
+    if result.is_ok()
+        && matches!(action, "add" | "patch" | "remove")
+        && let Some(cluster) = &state.cluster
+    {
+        cluster.admin_changed();
+    }
     let outcome = match result {
         Ok(_) => "success",
         Err(AdminError::NotFound(_)) => "not_found",

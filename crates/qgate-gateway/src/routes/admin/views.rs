@@ -83,6 +83,18 @@ pub struct AccountView {
     /// Being removed: out of rotation, waiting for in-flight requests.
     pub draining: bool,
     pub token: TokenView,
+    /// Multi-instance mode, in `/accounts/stats`: this account's counts across every
+    /// instance (the `*_count` fields above are this instance's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<CountsView>,
+}
+
+/// Request counts across all instances.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CountsView {
+    pub request_count: u64,
+    pub error_count: u64,
+    pub success_count: u64,
 }
 
 fn ts(ms: Option<u64>) -> Option<String> {
@@ -166,6 +178,7 @@ impl AccountView {
                 last_failure_at: stats.last_failure_at.map(|t| t.to_string()),
                 last_error: stats.last_error_code,
             },
+            cluster: None,
         }
     }
 }
@@ -187,6 +200,24 @@ pub struct StatsView {
     /// Accounts per state.
     pub states: BTreeMap<String, usize>,
     pub accounts: Vec<AccountView>,
+    /// Multi-instance mode: the `total_*` fields above count every instance (when Redis
+    /// could be read); this instance's own totals are here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterStatsView>,
+}
+
+/// This instance within the cluster.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ClusterStatsView {
+    pub instance: String,
+    /// `up` or `down`.
+    pub redis: String,
+    /// Whether the `total_*` fields are cluster-wide (false: Redis unreadable, so they
+    /// are this instance's).
+    pub totals_cluster_wide: bool,
+    pub instance_requests: u64,
+    pub instance_errors: u64,
+    pub instance_successes: u64,
 }
 
 /// The seed's answer to enable/disable/reset, plus what changed.
@@ -212,6 +243,14 @@ pub struct HealthView {
     pub in_flight: u64,
     /// Milliseconds until the first unavailable account comes back by itself.
     pub soonest_recovery_ms: Option<u64>,
+    /// Multi-instance mode only: `up` or `down`. With Redis down the instance serves on
+    /// local state, so the pool status above may still be healthy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis: Option<String>,
+    /// Multi-instance mode only: whether tokens and admin account changes are shared
+    /// (`QGATE_ENCRYPTION_KEY` set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared_tokens: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]

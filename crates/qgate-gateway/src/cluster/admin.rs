@@ -1,0 +1,110 @@
+//! Admin changes to the account set (add, remove, patch) across instances: the instance
+//! that made one writes the whole `AccountChanges` document to `admin:accounts` (sealed,
+//! since added accounts carry credentials), bumps `admin:version` and announces it;
+//! every other instance installs the document over its configuration, exactly as a
+//! local admin change is installed, and saves it to its state file.
+//!
+//! Needs the encryption key: without one nothing here is written or read, and each
+//! instance keeps its own admin changes. Enable, disable and reset are pool state and
+//! travel with it (`cluster/sync.rs`), key or not.
+//!
+//! Two admin changes made on different instances in the same instant: the later write
+//! of the whole document wins (last writer wins), like two operators editing one file.
+
+use super::Cluster;
+use crate::reload::{self, AccountChanges};
+use crate::state::AppState;
+use qgate_pool::AccountId;
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+
+impl Cluster {
+    /// Write this instance's account changes; false when it must be retried.
+    pub(super) async fn publish_admin(&self, state: &AppState) -> bool {
+        let Some(key) = &self.key else {
+            return true;
+        };
+        let changes = state.account_admin.changes();
+        let document = match serde_json::to_vec(&changes) {
+            Ok(document) => secrecy::zeroize::Zeroizing::new(document),
+            Err(err) => {
+                tracing::error!(error = %err, "could not encode the admin account changes");
+                return true;
+            }
+        };
+        match self.redis.write_admin(key, &self.instance, &document).await {
+            Ok(version) => {
+                self.admin_version.fetch_max(version, Ordering::AcqRel);
+                tracing::info!(
+                    version,
+                    "admin account changes shared with the other instances"
+                );
+                true
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "could not share the admin account changes; retrying");
+                false
+            }
+        }
+    }
+
+    /// Install the stored admin document if it is newer than the last one seen.
+    pub(super) async fn apply_admin(&self, state: &AppState) {
+        let Some(changes) = self.load_admin_changes().await else {
+            return;
+        };
+        let cfg = state.config.load_full();
+        let mut changes = changes;
+        changes.reconcile(&cfg);
+        let before: HashSet<AccountId> = state.runtime().accounts.keys().cloned().collect();
+        if let Err(err) = reload::install(state, cfg, changes).await {
+            tracing::error!(error = %err, "could not install the admin changes of another instance");
+            return;
+        }
+        let rt = state.runtime();
+        if let Err(err) = state.account_admin.save(&rt).await {
+            tracing::error!(error = %err, "saving the state file after a remote admin change failed");
+        }
+        for gone in before.iter().filter(|id| !rt.accounts.contains_key(*id)) {
+            // Its cached tokens are credentials nobody here will use any more.
+            if let Err(err) = state.account_admin.deps.store.remove(gone.as_str()).await {
+                tracing::warn!(account = %gone, error = %err, "removing the token cache failed");
+            }
+        }
+        tracing::info!(
+            accounts = rt.accounts.len(),
+            "installed admin account changes from another instance"
+        );
+    }
+
+    /// The stored admin document when it is newer than the last one seen here (marking
+    /// it seen). Also used at startup, before the pool is built.
+    pub async fn load_admin_changes(&self) -> Option<AccountChanges> {
+        let key = self.key.as_ref()?;
+        let record = match self.redis.read_admin(key).await {
+            Ok(record) => record?,
+            Err(err) => {
+                if !err.is_outage() {
+                    tracing::warn!(error = %err, "ignoring the admin record in redis");
+                }
+                return None;
+            }
+        };
+        if record.version <= self.admin_version.load(Ordering::Acquire) {
+            return None;
+        }
+        self.admin_version
+            .fetch_max(record.version, Ordering::AcqRel);
+        match serde_json::from_slice(&record.document) {
+            Ok(changes) => Some(changes),
+            Err(_) => {
+                // serde's message could quote the document, which holds credentials.
+                tracing::warn!(
+                    version = record.version,
+                    "the admin record in redis is not an account-changes document; ignored"
+                );
+                None
+            }
+        }
+    }
+}
