@@ -272,3 +272,195 @@ pub fn hello(text: &str) -> Value {
 pub fn count(stats: &Value, account: &str, field: &str) -> u64 {
     stats["accounts"][account][field].as_u64().unwrap_or(0)
 }
+
+/// The encryption key every instance of a [`TestCluster`] shares.
+pub const CLUSTER_KEY_HEX: &str =
+    "5f2a7c0e9b1d3f4a6c8e0b2d4f6a8c0e1b3d5f7a9c0e2b4d6f8a0c2e4b6d8f01";
+
+/// Several gateways sharing one Redis (a private `redis-server` on a unix socket) in front
+/// of one simulator. Each gateway has its own token cache directory, as on separate hosts.
+pub struct TestCluster {
+    pub redis: qgate_store::redis::test_server::RedisServer,
+    pub sim: SimHandle,
+    pub nodes: Vec<Node>,
+    pub http: reqwest::Client,
+    opts: Opts,
+}
+
+/// One gateway of a [`TestCluster`].
+pub struct Node {
+    pub gw: Option<GatewayHandle>,
+    pub dir: tempfile::TempDir,
+    pub base: String,
+}
+
+impl TestCluster {
+    /// `n` gateways with `opts` (accounts, simulator, env, TOML) plus `REDIS_URL` and
+    /// `QGATE_ENCRYPTION_KEY` (unless `opts.env` overrides them).
+    pub async fn start(n: usize, opts: Opts) -> TestCluster {
+        qgate_gateway::init_tls();
+        let redis = qgate_store::redis::test_server::RedisServer::start();
+        let accounts = opts.accounts.max(1);
+        let sim_cfg = opts.sim.clone().unwrap_or_else(|| SimConfig {
+            accounts,
+            ..Default::default()
+        });
+        let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sim = qgate_sim::start(sim_cfg, sim_listener).await.unwrap();
+        let mut cluster = TestCluster {
+            redis,
+            sim,
+            nodes: Vec::new(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+            opts,
+        };
+        for _ in 0..n {
+            let node = Node {
+                gw: None,
+                dir: tempfile::tempdir().unwrap(),
+                base: String::new(),
+            };
+            cluster.nodes.push(node);
+            let i = cluster.nodes.len() - 1;
+            cluster.start_node(i).await;
+        }
+        cluster
+    }
+
+    /// (Re)starts gateway `i` with its state directory.
+    pub async fn start_node(&mut self, i: usize) {
+        let dir = self.nodes[i].dir.path().to_path_buf();
+        let mut extra: Vec<(String, String)> = vec![
+            ("REDIS_URL".into(), self.redis.url()),
+            ("QGATE_ENCRYPTION_KEY".into(), CLUSTER_KEY_HEX.into()),
+        ];
+        extra.extend(
+            self.opts
+                .env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone())),
+        );
+        let mut env_accounts = self.opts.accounts.max(1);
+        if let Some(t) = &self.opts.toml {
+            let path = dir.join("qgate-test.toml");
+            std::fs::write(&path, t.replace("{SIM}", &self.sim.base_url())).unwrap();
+            extra.push(("QGATE_CONFIG".into(), path.display().to_string()));
+            if t.contains("[[accounts]]") {
+                env_accounts = 0;
+            }
+        }
+        let env = gateway_env(&self.sim, &dir, env_accounts, &extra);
+        let cfg = config::load(&env, &Overrides::default()).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let gw = qgate_gateway::start(cfg, listener).await.unwrap();
+        self.nodes[i].base = format!("http://{}", gw.addr());
+        self.nodes[i].gw = Some(gw);
+    }
+
+    pub async fn stop_node(&mut self, i: usize) {
+        if let Some(gw) = self.nodes[i].gw.take() {
+            gw.shutdown().await;
+        }
+    }
+
+    pub fn url(&self, i: usize, path: &str) -> String {
+        format!("{}{}", self.nodes[i].base, path)
+    }
+
+    /// Non-streaming message through gateway `i`: status and JSON body.
+    pub async fn message(&self, i: usize, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(self.url(i, "/v1/messages"))
+            .header("x-api-key", "test")
+            .header("anthropic-version", "2023-06-01")
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, i: usize, path: &str) -> (u16, Value) {
+        let r = self.http.get(self.url(i, path)).send().await.unwrap();
+        let s = r.status().as_u16();
+        (s, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// An admin call (`POST`/`PATCH`/`DELETE`) with the admin key `admin`.
+    pub async fn admin(
+        &self,
+        i: usize,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, self.url(i, path))
+            .header("authorization", "Bearer admin-key-for-tests");
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let s = r.status().as_u16();
+        (s, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn metrics(&self, i: usize) -> String {
+        self.http
+            .get(self.url(i, "/metrics"))
+            .header("authorization", "Bearer admin-key-for-tests")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    pub async fn sim_stats(&self) -> Value {
+        self.http
+            .get(format!("{}/_sim/stats", self.sim.base_url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn fault(&self, spec: Value) {
+        let r = self
+            .http
+            .post(format!("{}/_sim/faults", self.sim.base_url()))
+            .json(&spec)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "fault injection refused: {spec}");
+    }
+}
+
+/// Poll `check` every 20 ms for at most `limit`; returns the last result. The bound keeps
+/// a broken build from hanging; nothing asserts how long it took.
+pub async fn eventually<F, Fut>(limit: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,106 @@
+//! Admin changes made on one instance take effect on all.
+
+use super::{SPREAD, account};
+use crate::support::*;
+use reqwest::Method;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_patch_disable_enable_and_remove_reach_every_instance() {
+    // The simulator knows three accounts; the configuration names two.
+    let c = TestCluster::start(
+        3,
+        super::admin_opts(2).sim(qgate_sim::SimConfig {
+            accounts: 3,
+            ..Default::default()
+        }),
+    )
+    .await;
+    let creds = qgate_sim::credentials(3);
+    let (s, v) = c
+        .admin(
+            0,
+            Method::POST,
+            "/accounts",
+            Some(json!({
+                "id": "sim-3",
+                "refresh_token": creds.refresh_token,
+                "client_id": creds.client_id,
+                "client_secret": creds.client_secret,
+                "weight": 5
+            })),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    for i in [1, 2] {
+        assert!(
+            eventually(SPREAD, || async { account(&c, i, "sim-3").await.0 == 200 }).await,
+            "gateway {i} has the added account"
+        );
+    }
+    let (_, added) = account(&c, 2, "sim-3").await;
+    assert_eq!(added["origin"], "api", "{added}");
+    assert_eq!(added["weight"], 5);
+
+    let (s, v) = c
+        .admin(
+            1,
+            Method::PATCH,
+            "/accounts/sim-3",
+            Some(json!({"weight": 7})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    for i in [0, 2] {
+        assert!(
+            eventually(SPREAD, || async {
+                account(&c, i, "sim-3").await.1["weight"] == 7
+            })
+            .await,
+            "gateway {i} has the patch"
+        );
+    }
+
+    let (s, v) = c
+        .admin(2, Method::POST, "/accounts/sim-1/disable", None)
+        .await;
+    assert_eq!(s, 200, "{v}");
+    for i in [0, 1] {
+        assert!(
+            eventually(SPREAD, || async {
+                account(&c, i, "sim-1").await.1["enabled"] == false
+            })
+            .await,
+            "gateway {i} has sim-1 disabled"
+        );
+    }
+    let (s, _) = c
+        .admin(0, Method::POST, "/accounts/sim-1/enable", None)
+        .await;
+    assert_eq!(s, 200);
+    for i in [1, 2] {
+        assert!(
+            eventually(SPREAD, || async {
+                account(&c, i, "sim-1").await.1["enabled"] == true
+            })
+            .await,
+            "gateway {i} has sim-1 enabled again"
+        );
+    }
+
+    let (s, v) = c
+        .admin(0, Method::DELETE, "/accounts/sim-3?timeout_secs=1", None)
+        .await;
+    assert_eq!(s, 200, "{v}");
+    for i in [1, 2] {
+        assert!(
+            eventually(SPREAD, || async { account(&c, i, "sim-3").await.0 == 404 }).await,
+            "gateway {i} no longer has sim-3"
+        );
+    }
+    // Served by what is left, on every instance.
+    for i in 0..3 {
+        let (s, v) = c.message(i, &hello("after the admin changes")).await;
+        assert_eq!(s, 200, "{v}");
+    }
+}
