@@ -45,8 +45,12 @@ pub use limits::{Acquire, LeaseRef};
 pub use shared::{AdminRecord, ClusterEvent, Counts, StateRecord, Subscription};
 pub use tokens::{RedisTokenStore, StoredToken};
 
-/// Default per-operation timeout.
+/// Default per-operation timeout of request-path operations.
 pub const DEFAULT_OP_TIMEOUT: Duration = Duration::from_millis(250);
+/// Default timeout of token and admin operations. Longer: they sit on the refresh path
+/// (already seconds long), and giving up early there means an uncoordinated refresh,
+/// which with rotating refresh tokens can revoke another instance's token.
+pub const DEFAULT_SLOW_OP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Where Redis is and how the keys are named.
 #[derive(Clone)]
@@ -56,6 +60,8 @@ pub struct RedisConfig {
     pub url: String,
     pub prefix: String,
     pub op_timeout: Duration,
+    /// Token records, the refresh lock and the admin record.
+    pub slow_op_timeout: Duration,
 }
 
 impl RedisConfig {
@@ -64,6 +70,7 @@ impl RedisConfig {
             url: url.into(),
             prefix: DEFAULT_PREFIX.to_owned(),
             op_timeout: DEFAULT_OP_TIMEOUT,
+            slow_op_timeout: DEFAULT_SLOW_OP_TIMEOUT,
         }
     }
 }
@@ -74,6 +81,7 @@ impl fmt::Debug for RedisConfig {
             .field("url", &redact_url(&self.url))
             .field("prefix", &self.prefix)
             .field("op_timeout", &self.op_timeout)
+            .field("slow_op_timeout", &self.slow_op_timeout)
             .finish()
     }
 }
@@ -144,6 +152,7 @@ struct Inner {
     conn: ConnectionManager,
     keys: Keys,
     op_timeout: Duration,
+    slow_op_timeout: Duration,
     health: Health,
     scripts: scripts::Scripts,
     shown_url: String,
@@ -172,7 +181,7 @@ impl RedisStore {
         let client = ::redis::Client::open(cfg.url.as_str()).map_err(|e| invalid(e.to_string()))?;
         let manager_cfg = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(cfg.op_timeout))
-            .set_response_timeout(Some(cfg.op_timeout))
+            .set_response_timeout(Some(cfg.op_timeout.max(cfg.slow_op_timeout)))
             .set_number_of_retries(2)
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_millis(500));
@@ -184,6 +193,7 @@ impl RedisStore {
                 conn,
                 keys: Keys::new(cfg.prefix.clone()),
                 op_timeout: cfg.op_timeout,
+                slow_op_timeout: cfg.slow_op_timeout,
                 health: Health::new(),
                 scripts: scripts::Scripts::new(),
                 shown_url,
@@ -230,14 +240,33 @@ impl RedisStore {
         &self.inner.client
     }
 
-    /// Run one operation under the timeout, recording the outcome in [`Health`].
+    /// Run one request-path operation under the short timeout, recording the outcome in
+    /// [`Health`].
     pub(crate) async fn run<T>(
         &self,
         op: &'static str,
         work: impl Future<Output = ::redis::RedisResult<T>>,
     ) -> Result<T, RedisError> {
+        self.run_within(self.inner.op_timeout, op, work).await
+    }
+
+    /// [`RedisStore::run`] for token and admin operations (the slow timeout).
+    pub(crate) async fn run_slow<T>(
+        &self,
+        op: &'static str,
+        work: impl Future<Output = ::redis::RedisResult<T>>,
+    ) -> Result<T, RedisError> {
+        self.run_within(self.inner.slow_op_timeout, op, work).await
+    }
+
+    async fn run_within<T>(
+        &self,
+        timeout: Duration,
+        op: &'static str,
+        work: impl Future<Output = ::redis::RedisResult<T>>,
+    ) -> Result<T, RedisError> {
         let health = &self.inner.health;
-        match tokio::time::timeout(self.inner.op_timeout, work).await {
+        match tokio::time::timeout(timeout, work).await {
             Ok(Ok(value)) => {
                 health.record_ok();
                 Ok(value)
@@ -247,7 +276,6 @@ impl RedisStore {
                 Err(RedisError::Command { op, source })
             }
             Err(_elapsed) => {
-                let timeout = self.inner.op_timeout;
                 health.record_error(op, false, &format_args!("no answer within {timeout:?}"));
                 Err(RedisError::Timeout { op, timeout })
             }

@@ -245,7 +245,7 @@ impl RedisStore {
             .arg(sealed)
             .arg(origin)
             .arg(self.keys().events());
-        self.run(
+        self.run_slow(
             "write admin",
             async move { call.invoke_async(&mut conn).await },
         )
@@ -257,7 +257,7 @@ impl RedisStore {
         let mut conn = self.conn();
         let names = [self.keys().admin_accounts(), self.keys().admin_version()];
         let (sealed, version): (Option<Vec<u8>>, Option<u64>) = self
-            .run("read admin", async move {
+            .run_slow("read admin", async move {
                 ::redis::cmd("MGET")
                     .arg(&names)
                     .query_async(&mut conn)

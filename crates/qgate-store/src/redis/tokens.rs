@@ -70,7 +70,7 @@ impl RedisStore {
         let mut conn = self.conn();
         let name = self.keys().token(account);
         let (data, fence, at): (Option<Vec<u8>>, Option<u64>, Option<u64>) = self
-            .run("load token", async move {
+            .run_slow("load token", async move {
                 ::redis::cmd("HMGET")
                     .arg(&name)
                     .arg("data")
@@ -141,7 +141,7 @@ impl RedisStore {
                     .arg(exp)
                     .arg(data)
                     .arg(now_ms());
-                self.run(
+                self.run_slow(
                     "save token",
                     async move { call.invoke_async(&mut conn).await },
                 )
@@ -153,7 +153,7 @@ impl RedisStore {
                     .arg(exp)
                     .arg(data)
                     .arg(now_ms());
-                self.run(
+                self.run_slow(
                     "save token",
                     async move { call.invoke_async(&mut conn).await },
                 )
@@ -166,7 +166,7 @@ impl RedisStore {
     pub async fn remove_token(&self, account: &str) -> Result<(), RedisError> {
         let mut conn = self.conn();
         let name = self.keys().token(account);
-        self.run("remove token", async move {
+        self.run_slow("remove token", async move {
             ::redis::cmd("DEL")
                 .arg(&name)
                 .query_async::<i64>(&mut conn)
@@ -189,7 +189,7 @@ impl RedisStore {
             .key(self.keys().fence(account))
             .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1));
         let fence: u64 = self
-            .run(
+            .run_slow(
                 "lock refresh",
                 async move { call.invoke_async(&mut conn).await },
             )
@@ -203,7 +203,7 @@ impl RedisStore {
         let mut call = self.scripts().unlock_refresh.prepare_invoke();
         call.key(self.keys().refresh_lock(account)).arg(fence);
         let released: i64 = self
-            .run("unlock refresh", async move {
+            .run_slow("unlock refresh", async move {
                 call.invoke_async(&mut conn).await
             })
             .await?;
