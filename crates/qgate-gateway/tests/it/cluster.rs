@@ -2,6 +2,7 @@
 //! `redis-server` on a unix socket). One file per acceptance criterion of issue 7.
 
 mod admin;
+mod latency;
 mod limits;
 mod outage;
 mod refresh;

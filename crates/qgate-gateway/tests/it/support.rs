@@ -332,6 +332,23 @@ impl TestCluster {
 
     /// (Re)starts gateway `i` with its state directory.
     pub async fn start_node(&mut self, i: usize) {
+        self.start_node_with(i, &[]).await;
+    }
+
+    /// Another gateway on the same simulator (and Redis), with `env` over the cluster's
+    /// settings (`("REDIS_URL", "")` makes it a single, local-mode instance). Its index.
+    pub async fn add_node(&mut self, env: &[(&str, &str)]) -> usize {
+        self.nodes.push(Node {
+            gw: None,
+            dir: tempfile::tempdir().unwrap(),
+            base: String::new(),
+        });
+        let i = self.nodes.len() - 1;
+        self.start_node_with(i, env).await;
+        i
+    }
+
+    async fn start_node_with(&mut self, i: usize, env: &[(&str, &str)]) {
         let dir = self.nodes[i].dir.path().to_path_buf();
         let mut extra: Vec<(String, String)> = vec![
             ("REDIS_URL".into(), self.redis.url()),
@@ -343,6 +360,7 @@ impl TestCluster {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), v.clone())),
         );
+        extra.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         let mut env_accounts = self.opts.accounts.max(1);
         if let Some(t) = &self.opts.toml {
             let path = dir.join("qgate-test.toml");
