@@ -136,3 +136,33 @@ async fn no_secret_is_readable_in_redis() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_key_no_secret_goes_to_redis_but_state_is_still_shared() {
+    let c = TestCluster::start(2, super::admin_opts(2).env("QGATE_ENCRYPTION_KEY", "")).await;
+    let (_, health) = c.get(0, "/health").await;
+    assert_eq!(health["shared_tokens"], false, "{health}");
+    c.fault(json!({"account": "sim-1", "fault": "suspended", "count": 1}))
+        .await;
+    for n in 0..6 {
+        let (s, v) = c.message(0, &hello(&format!("no key {n}"))).await;
+        assert_eq!(s, 200, "{v}");
+    }
+    assert!(
+        eventually(super::SPREAD, || async {
+            super::account(&c, 1, "sim-1").await.1["state"] == "suspended"
+        })
+        .await,
+        "state is shared without a key"
+    );
+    let stored = everything_in_redis(&c).await;
+    assert!(
+        !stored
+            .iter()
+            .any(|v| v.contains(":tok:") || v.contains(":admin:")),
+        "no token or admin record without a key: {stored:?}"
+    );
+    for secret in local_tokens(&c) {
+        assert!(!stored.iter().any(|v| v.contains(secret.as_str())));
+    }
+}
