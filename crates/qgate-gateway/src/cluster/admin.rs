@@ -35,6 +35,7 @@ impl Cluster {
         match self.redis.write_admin(key, &self.instance, &document).await {
             Ok(version) => {
                 self.admin_version.fetch_max(version, Ordering::AcqRel);
+                self.forget_removed(state).await;
                 tracing::info!(
                     version,
                     "admin account changes shared with the other instances"
@@ -62,6 +63,7 @@ impl Cluster {
             return;
         }
         let rt = state.runtime();
+        self.forget_removed(state).await;
         if let Err(err) = state.account_admin.save(&rt).await {
             tracing::error!(error = %err, "saving the state file after a remote admin change failed");
         }
@@ -75,6 +77,32 @@ impl Cluster {
             accounts = rt.accounts.len(),
             "installed admin account changes from another instance"
         );
+    }
+
+    /// Accounts gone from the account set: forget what was shared about them, so the
+    /// same id added again starts fresh everywhere.
+    async fn forget_removed(&self, state: &AppState) {
+        let rt = state.runtime();
+        let gone: Vec<AccountId> = {
+            let mut seen = self.seen.lock();
+            let gone: Vec<AccountId> = seen
+                .keys()
+                .filter(|id| !rt.accounts.contains_key(*id))
+                .cloned()
+                .collect();
+            for id in &gone {
+                seen.remove(id);
+            }
+            gone
+        };
+        {
+            let mut dirty = self.dirty.lock();
+            dirty.retain(|id, _| rt.accounts.contains_key(id));
+        }
+        let ids: Vec<&str> = gone.iter().map(AccountId::as_str).collect();
+        if let Err(err) = self.redis.forget_states(&ids).await {
+            tracing::debug!(error = %err, "stale account states stay in redis until overwritten");
+        }
     }
 
     /// The stored admin document when it is newer than the last one seen here (marking

@@ -124,6 +124,24 @@ impl RedisStore {
             .collect())
     }
 
+    /// Drop the stored states of accounts that no longer exist, so an account added again
+    /// later under the same id (or an instance joining then) does not inherit them.
+    pub async fn forget_states(&self, accounts: &[&str]) -> Result<(), RedisError> {
+        if accounts.is_empty() {
+            return Ok(());
+        }
+        let mut cmd = ::redis::cmd("DEL");
+        for account in accounts {
+            cmd.arg(self.keys().state(account));
+        }
+        let mut conn = self.conn();
+        self.run("forget states", async move {
+            cmd.query_async::<i64>(&mut conn).await
+        })
+        .await
+        .map(drop)
+    }
+
     /// A dedicated connection subscribed to the `events` channel.
     pub async fn subscribe(&self) -> Result<Subscription, RedisError> {
         let client = self.client().clone();

@@ -8,7 +8,7 @@ use serde_json::json;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn add_patch_disable_enable_and_remove_reach_every_instance() {
     // The simulator knows three accounts; the configuration names two.
-    let c = TestCluster::start(
+    let mut c = TestCluster::start(
         3,
         super::admin_opts(2).sim(qgate_sim::SimConfig {
             accounts: 3,
@@ -88,6 +88,17 @@ async fn add_patch_disable_enable_and_remove_reach_every_instance() {
         );
     }
 
+    // Disabled before its removal: that state is shared, and must not outlive the account.
+    let (s, _) = c
+        .admin(0, Method::POST, "/accounts/sim-3/disable", None)
+        .await;
+    assert_eq!(s, 200);
+    assert!(
+        eventually(SPREAD, || async {
+            account(&c, 1, "sim-3").await.1["enabled"] == false
+        })
+        .await
+    );
     let (s, v) = c
         .admin(0, Method::DELETE, "/accounts/sim-3?timeout_secs=1", None)
         .await;
@@ -98,7 +109,38 @@ async fn add_patch_disable_enable_and_remove_reach_every_instance() {
             "gateway {i} no longer has sim-3"
         );
     }
-    // Served by what is left, on every instance.
+    // Added again under the same id: it starts fresh everywhere (not disabled by the
+    // drain that preceded its removal).
+    let (s, v) = c
+        .admin(
+            1,
+            Method::POST,
+            "/accounts",
+            Some(json!({
+                "id": "sim-3",
+                "refresh_token": creds.refresh_token,
+                "client_id": creds.client_id,
+                "client_secret": creds.client_secret
+            })),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    for i in [0, 2] {
+        assert!(
+            eventually(SPREAD, || async {
+                let (s, v) = account(&c, i, "sim-3").await;
+                s == 200 && v["enabled"] == true
+            })
+            .await,
+            "gateway {i} has sim-3 back, enabled"
+        );
+    }
+    // An instance joining now inherits nothing stale about it either.
+    let late = c.add_node(&[]).await;
+    let (s, joined) = account(&c, late, "sim-3").await;
+    assert_eq!(s, 200, "{joined}");
+    assert_eq!(joined["enabled"], true, "{joined}");
+    // Served on every instance.
     for i in 0..3 {
         let (s, v) = c.message(i, &hello("after the admin changes")).await;
         assert_eq!(s, 200, "{v}");

@@ -82,6 +82,12 @@ async fn state_is_stored_announced_and_older_stamps_lose() {
             ("sim-2".to_owned(), record("b", 50, "active")),
         ]
     );
+
+    store.forget_states(&["sim-1"]).await.unwrap();
+    let states: Vec<(String, StateRecord<Health>)> =
+        store.read_states(&["sim-1", "sim-2"]).await.unwrap();
+    assert_eq!(states.len(), 1);
+    assert_eq!(states[0].0, "sim-2");
 }
 
 #[tokio::test]
