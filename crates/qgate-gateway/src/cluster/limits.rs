@@ -3,7 +3,9 @@
 //! limits); a refusal excludes the account and selection runs again. Sticky bindings are
 //! read from Redis before selection and written after it, off the critical path.
 //!
-//! Without a cluster, [`select_slot`] is exactly `Pool::select` + `Slot::new`.
+//! Without a cluster, [`select_slot`] is exactly `Pool::select` + `Slot::new`. While Redis
+//! is known to be down the request path does not try it at all (each try would cost up to
+//! the operation timeout); the reconcile loop notices when it is back.
 
 use super::{Cluster, LEASE_TTL};
 use crate::dispatch::Slot;
@@ -58,7 +60,8 @@ impl Cluster {
         let Some(settings) = rt.accounts.get(account).map(|a| &a.config.settings) else {
             return Admission::Granted(None);
         };
-        if settings.max_concurrency.is_none() && settings.rpm_limit.is_none() {
+        if settings.max_concurrency.is_none() && settings.rpm_limit.is_none() || !self.is_redis_up()
+        {
             return Admission::Granted(None);
         }
         let lease_id = uuid::Uuid::new_v4().simple().to_string();
@@ -95,7 +98,7 @@ pub async fn sticky_hint(
     rt: &Runtime,
     session: Option<&str>,
 ) -> Option<AccountId> {
-    let cluster = state.cluster.as_ref()?;
+    let cluster = state.cluster.as_ref().filter(|c| c.is_redis_up())?;
     let session = session?;
     rt.pool.config().sticky_ttl_ms?;
     let bound = cluster
@@ -179,6 +182,9 @@ pub async fn select_slot(
 }
 
 fn bind_sticky(cluster: &Arc<Cluster>, session: &str, account: &AccountId, ttl_ms: u64) {
+    if !cluster.is_redis_up() {
+        return;
+    }
     let cluster = cluster.clone();
     let hash = session_hash(session);
     let account = account.clone();
