@@ -118,8 +118,8 @@ fn connect_cluster(cfg: &Config) -> Result<Option<Arc<Cluster>>, StartError> {
     let redis = RedisStore::connect(&RedisConfig {
         url: cluster_cfg.redis_url.expose_secret().to_owned(),
         prefix: cluster_cfg.prefix.clone(),
-        op_timeout: qgate_store::redis::DEFAULT_OP_TIMEOUT,
-        slow_op_timeout: qgate_store::redis::DEFAULT_SLOW_OP_TIMEOUT,
+        op_timeout: cluster_cfg.op_timeout,
+        slow_op_timeout: qgate_store::redis::DEFAULT_SLOW_OP_TIMEOUT.max(cluster_cfg.op_timeout),
     })
     .map_err(|e| StartError::Redis(e.to_string()))?;
     let cluster = Arc::new(Cluster::new(redis, cluster_cfg.encryption_key.clone()));

@@ -1,6 +1,7 @@
 //! Multi-instance mode settings: `REDIS_URL` / `redis_url` switches it on, `REDIS_PREFIX`
-//! / `redis_prefix` names the keys, `QGATE_ENCRYPTION_KEY` (environment only: a key does
-//! not belong in a config file that gets copied around) allows secrets in Redis.
+//! / `redis_prefix` names the keys, `REDIS_TIMEOUT` / `redis_timeout` bounds each
+//! request-path operation, `QGATE_ENCRYPTION_KEY` (environment only: a key does not
+//! belong in a config file that gets copied around) allows secrets in Redis.
 
 use super::Problems;
 use super::env::EnvSource;
@@ -14,6 +15,9 @@ pub struct ClusterConfig {
     /// `redis://`, `rediss://`, `redis+unix://` or `unix://`.
     pub redis_url: SecretString,
     pub prefix: String,
+    /// Bound of each request-path operation (default 250 ms); past it the request goes on
+    /// with local behaviour.
+    pub op_timeout: std::time::Duration,
     /// Without it, tokens and admin account changes (which hold credentials) stay local
     /// to each instance; everything else is still shared.
     pub encryption_key: Option<EncryptionKey>,
@@ -24,6 +28,7 @@ impl std::fmt::Debug for ClusterConfig {
         f.debug_struct("ClusterConfig")
             .field("redis_url", &redact_url(self.redis_url.expose_secret()))
             .field("prefix", &self.prefix)
+            .field("op_timeout", &self.op_timeout)
             .field("encryption_key", &self.encryption_key.is_some())
             .finish()
     }
@@ -67,6 +72,23 @@ pub(super) fn from_sources(
             "must be non-empty, without spaces or control characters",
         );
     }
+    let op_timeout = match (env.get("REDIS_TIMEOUT"), &file.redis_timeout) {
+        (Some(text), _) => Some(("REDIS_TIMEOUT", text.to_owned())),
+        (None, Some(text)) => Some(("redis_timeout", text.clone())),
+        (None, None) => None,
+    }
+    .map_or(qgate_store::redis::DEFAULT_OP_TIMEOUT, |(source, text)| {
+        match humantime::parse_duration(text.trim()) {
+            Ok(timeout) if !timeout.is_zero() => timeout,
+            _ => {
+                problems.push(
+                    source,
+                    format!("`{text}` is not a duration like `250ms` or `1s`"),
+                );
+                qgate_store::redis::DEFAULT_OP_TIMEOUT
+            }
+        }
+    });
     let encryption_key = match env.get("QGATE_ENCRYPTION_KEY") {
         Some(text) => match EncryptionKey::parse(text) {
             Ok(key) => Some(key),
@@ -80,6 +102,7 @@ pub(super) fn from_sources(
     Some(ClusterConfig {
         redis_url: SecretString::from(url),
         prefix,
+        op_timeout,
         encryption_key,
     })
 }
@@ -112,6 +135,7 @@ mod tests {
             &[
                 ("REDIS_URL", "redis://:hunter2@127.0.0.1:6379/0"),
                 ("REDIS_PREFIX", "blue:"),
+                ("REDIS_TIMEOUT", "1s"),
                 ("QGATE_ENCRYPTION_KEY", &key),
             ],
             FileConfig::default(),
@@ -119,6 +143,7 @@ mod tests {
         assert!(problems.0.is_empty(), "{:?}", problems.0);
         let cfg = cfg.unwrap();
         assert_eq!(cfg.prefix, "blue:");
+        assert_eq!(cfg.op_timeout, std::time::Duration::from_secs(1));
         assert!(cfg.encryption_key.is_some());
         let shown = format!("{cfg:?}");
         assert!(
@@ -137,6 +162,7 @@ mod tests {
         assert!(problems.0.is_empty());
         let cfg = cfg.unwrap();
         assert_eq!(cfg.prefix, "qgate:");
+        assert_eq!(cfg.op_timeout, std::time::Duration::from_millis(250));
         assert!(cfg.encryption_key.is_none());
     }
 
@@ -145,12 +171,16 @@ mod tests {
         let (_, problems) = parse(
             &[
                 ("REDIS_URL", "http://:hunter2@host/"),
+                ("REDIS_TIMEOUT", "soon"),
                 ("QGATE_ENCRYPTION_KEY", "too-short"),
             ],
             FileConfig::default(),
         );
         let sources: Vec<&str> = problems.0.iter().map(|p| p.source.as_str()).collect();
-        assert_eq!(sources, vec!["REDIS_URL", "QGATE_ENCRYPTION_KEY"]);
+        assert_eq!(
+            sources,
+            vec!["REDIS_URL", "REDIS_TIMEOUT", "QGATE_ENCRYPTION_KEY"]
+        );
         for p in &problems.0 {
             assert!(!p.message.contains("hunter2") && !p.message.contains("too-short"));
         }

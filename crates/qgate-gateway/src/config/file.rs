@@ -39,6 +39,9 @@ pub struct FileConfig {
     /// Key prefix in Redis (`REDIS_PREFIX`), default `qgate:`.
     #[serde(default)]
     pub redis_prefix: Option<String>,
+    /// Bound of each request-path Redis operation (`REDIS_TIMEOUT`), default `250ms`.
+    #[serde(default)]
+    pub redis_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

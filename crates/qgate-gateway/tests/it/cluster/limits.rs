@@ -17,7 +17,10 @@ async fn sixty_requests_per_minute_across_three_instances() {
         3,
         Opts::accounts(1)
             .toml(one_account("rpm_limit = 60"))
-            .env("QUEUE_TIMEOUT", "200ms"),
+            .env("QUEUE_TIMEOUT", "200ms")
+            // Exactness is the point here: a loaded test machine must not turn a slow
+            // answer into the local fallback.
+            .env("REDIS_TIMEOUT", "3s"),
     )
     .await;
     // 90 requests within a few seconds: 30 per instance, under each one's own count.
@@ -35,7 +38,9 @@ async fn sixty_requests_per_minute_across_three_instances() {
 async fn a_concurrency_cap_of_one_holds_across_instances() {
     let c = TestCluster::start(
         3,
-        Opts::accounts(1).toml(one_account("max_concurrency = 1")),
+        Opts::accounts(1)
+            .toml(one_account("max_concurrency = 1"))
+            .env("REDIS_TIMEOUT", "3s"),
     )
     .await;
     let statuses = burst(&c, 6, "[[sim words=3 first_ms=100]] one at a time").await;
