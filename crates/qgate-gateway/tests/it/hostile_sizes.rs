@@ -186,26 +186,30 @@ fn tools(n: usize) -> Value {
         .collect()
 }
 
-/// A request the gateway may serve or refuse, but must answer properly, without a
-/// penalty; a refusal must not have reached the upstream unless the upstream decided.
+/// A request the gateway may serve or refuse, but must answer properly — a whole message
+/// or an Anthropic error, and the same streamed — without a penalty.
 async fn served_or_refused(env: &TestEnv, body: &Value, what: &str) -> u16 {
     let (status, v) = env.message(body).await;
     eprintln!("{what}: {status}");
-    match status {
-        200 => {
-            assert_eq!(v["type"], "message", "{what}: {v}");
-            assert!(v["stop_reason"].is_string(), "{what}: {v}");
-        }
-        400 | 413 => assert_anthropic_error(
-            &v,
-            if status == 400 {
-                "invalid_request_error"
-            } else {
-                "request_too_large"
-            },
-            what,
-        ),
-        other => panic!("{what}: unexpected {other}: {v}"),
+    assert!(
+        matches!(status, 200 | 400 | 413),
+        "{what}: unexpected {status}: {v}"
+    );
+    if let Err(problem) = check_reply(status, &v) {
+        panic!("{what}: {problem}");
+    }
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    let r = env.post("/v1/messages", &streamed).await;
+    let stream_status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    assert_eq!(stream_status, status, "{what}: streaming and not disagree");
+    if stream_status == 200 {
+        let summary = check_sse(&text).unwrap_or_else(|problem| panic!("{what}: {problem}"));
+        assert!(
+            !summary.errored,
+            "{what}: the stream ended in an error: {text}"
+        );
     }
     assert_unharmed(env, what).await;
     status

@@ -482,3 +482,70 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The stream rules real Anthropic SDKs rely on: the translator's own property-test
+/// validator, included rather than copied so the two cannot drift.
+#[path = "../../../qgate-translate/tests/response_stream/validator.rs"]
+pub mod stream_rules;
+
+/// Checks a streamed reply as a client sees it: every SSE event has an `event:` and a
+/// `data:` line, the data parses as the event its name says, and the sequence is a valid
+/// Anthropic stream (complete, or ended by one `error` event). What it said, or why not.
+pub fn check_sse(text: &str) -> Result<stream_rules::Summary, String> {
+    let mut events = Vec::new();
+    for block in text.split("\n\n").filter(|b| !b.trim().is_empty()) {
+        let mut name = None;
+        let mut data = None;
+        for line in block.lines() {
+            if let Some(n) = line.strip_prefix("event: ") {
+                name = Some(n);
+            } else if let Some(d) = line.strip_prefix("data: ") {
+                data = Some(d);
+            } else {
+                return Err(format!("unexpected SSE line {line:?}"));
+            }
+        }
+        let (Some(name), Some(data)) = (name, data) else {
+            return Err(format!("an SSE event without both lines: {block:?}"));
+        };
+        let event: qgate_anthropic::StreamEvent =
+            serde_json::from_str(data).map_err(|e| format!("{name}: {e}: {data}"))?;
+        if event.name() != name {
+            return Err(format!("event: {name} carries a {} payload", event.name()));
+        }
+        events.push(event);
+    }
+    // Thinking may or may not have been asked for; the rules hold either way.
+    stream_rules::validate(&events, true)
+}
+
+/// Checks a non-streaming reply: a whole message (known stop reason, blocks well formed,
+/// tool inputs objects) or an Anthropic error of the status's kind.
+pub fn check_reply(status: u16, body: &Value) -> Result<(), String> {
+    if status != 200 {
+        let kind = body["error"]["type"].as_str().unwrap_or_default();
+        let ok = body["type"] == "error"
+            && !kind.is_empty()
+            && body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty());
+        return if ok {
+            Ok(())
+        } else {
+            Err(format!("{status}: not an Anthropic error: {body}"))
+        };
+    }
+    let message: qgate_anthropic::MessageResponse =
+        serde_json::from_value(body.clone()).map_err(|e| format!("not a message: {e}: {body}"))?;
+    if message.stop_reason.is_none() {
+        return Err(format!("a message without a stop reason: {body}"));
+    }
+    for block in &message.content {
+        if let qgate_anthropic::ResponseBlock::ToolUse { input, .. } = block
+            && !input.is_object()
+        {
+            return Err(format!("tool input is not an object: {body}"));
+        }
+    }
+    Ok(())
+}
