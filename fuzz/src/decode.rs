@@ -149,7 +149,10 @@ fn same_in_any_chunks(bytes: &[u8], lengths: &[usize]) {
 fn valid_frames(frames: &[FrameSpec], corrupt: Option<(usize, u8)>, lengths: &[usize]) {
     let encoded: Vec<Bytes> = frames.iter().map(FrameSpec::encode).collect();
     for (spec, frame) in frames.iter().zip(&encoded) {
-        assert!(!frame.is_empty(), "our encoder produced no frame for {spec:?}");
+        assert!(
+            !frame.is_empty(),
+            "our encoder produced no frame for {spec:?}"
+        );
     }
     let mut bytes: Vec<u8> = encoded.iter().flat_map(|f| f.to_vec()).collect();
     // The frame a flipped byte lands in, if any.

@@ -12,7 +12,8 @@
 //!   the non-streaming accumulator says exactly what the stream says.
 //!
 //! A failed property panics: that is how libFuzzer learns about it. Findings already
-//! reported can be stepped around in exploration runs ([`known`]).
+//! reported can be stepped around in exploration runs ([`known`]). `QGATE_FUZZ_DUMP=1`
+//! prints what a structured input decodes to (run the target binary on the input file).
 
 pub mod decode;
 pub mod known;

@@ -44,6 +44,9 @@ pub fn check(data: &[u8]) {
         return;
     };
     let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    if std::env::var_os("QGATE_FUZZ_DUMP").is_some() {
+        eprintln!("{}", String::from_utf8_lossy(&bytes));
+    }
     let mut req: MessagesRequest = match serde_json::from_slice(&bytes) {
         Ok(req) => req,
         Err(e) => panic!("a request the API accepts was refused: {e}\n{body}"),
@@ -62,37 +65,30 @@ fn step_around_known_findings(req: &mut MessagesRequest) {
     }
 }
 
-/// `request_json` is what the client sent, quoted when a property fails.
+/// Translates as the gateway does (Q-CLI first), checks the body, then re-targets it at
+/// a Kiro account as a failover does and checks again. `request_json` is what the client
+/// sent, quoted when a property fails.
 fn translate_and_validate(req: &MessagesRequest, request_json: &str) {
     let session = req.session_id();
-    for (origin, profile_arn) in [
-        ("CLI", None),
-        (
-            "AI_EDITOR",
-            Some("arn:aws:codewhisperer:us-east-1:000000000000:profile/FUZZ"),
-        ),
-    ] {
-        let opts = RequestOptions {
-            model_id: "claude-sonnet-4.5",
-            origin,
-            profile_arn,
-            session_id: session.as_deref(),
-        };
-        let mut translated = match translate(req, &opts) {
-            Ok(t) => t,
-            Err(e) => {
-                assert_error_is_justified(req, &e);
-                return;
-            }
-        };
-        assert_acceptable(&translated.body, request_json, &translated.repairs);
-        // A failover re-targets the same body at another account's dialect.
-        translated.set_account(
-            "AI_EDITOR",
-            Some("arn:aws:codewhisperer:eu-central-1:1:profile/X"),
-        );
-        assert_acceptable(&translated.body, request_json, &translated.repairs);
-    }
+    let opts = RequestOptions {
+        model_id: "claude-sonnet-4.5",
+        origin: "CLI",
+        profile_arn: None,
+        session_id: session.as_deref(),
+    };
+    let mut translated = match translate(req, &opts) {
+        Ok(t) => t,
+        Err(e) => {
+            assert_error_is_justified(req, &e);
+            return;
+        }
+    };
+    assert_acceptable(&translated.body, request_json, &translated.repairs);
+    translated.set_account(
+        "AI_EDITOR",
+        Some("arn:aws:codewhisperer:eu-central-1:1:profile/X"),
+    );
+    assert_acceptable(&translated.body, request_json, &translated.repairs);
 }
 
 fn assert_acceptable(
@@ -106,8 +102,7 @@ fn assert_acceptable(
     };
     match validate_json(&wire, &Limits::default()) {
         Ok(_) => {}
-        Err(v)
-            if v.kind == ViolationKind::TooLong && request_json.len() > SURELY_SHORT_ENOUGH => {}
+        Err(v) if v.kind == ViolationKind::TooLong && request_json.len() > SURELY_SHORT_ENOUGH => {}
         Err(v) => panic!(
             "the service would reject the translation: {v}\nrepairs: {repairs:?}\n\
              request: {request_json}\ntranslation: {}",
@@ -118,7 +113,11 @@ fn assert_acceptable(
 
 /// Each error names a mistake the request really makes.
 fn assert_error_is_justified(req: &MessagesRequest, error: &TranslateError) {
-    let blocks = || req.messages.iter().flat_map(|m| m.content.blocks().into_owned());
+    let blocks = || {
+        req.messages
+            .iter()
+            .flat_map(|m| m.content.blocks().into_owned())
+    };
     let has_image = || {
         blocks().any(|b| match b {
             ContentBlock::Image { .. } => true,

@@ -161,12 +161,10 @@ impl FrameSpec {
             // A `metadataEvent` without `tokenUsage` would be skipped; ours always has it.
             FrameSpec::Event(spec) => Expected::Event(spec.event()),
             FrameSpec::Unknown { .. } => Expected::Ignored,
-            FrameSpec::Exception { .. } | FrameSpec::Error { .. } => {
-                match self.stream_error() {
-                    Some(error) => Expected::Stop(error),
-                    None => Expected::Ignored,
-                }
-            }
+            FrameSpec::Exception { .. } | FrameSpec::Error { .. } => match self.stream_error() {
+                Some(error) => Expected::Stop(error),
+                None => Expected::Ignored,
+            },
         }
     }
 }

@@ -40,7 +40,14 @@ const TOOL_NAMES: &[&str] = &[
     "web_search",
 ];
 
-const TOOL_IDS: &[&str] = &["toolu_0", "toolu_1", "toolu_2", "toolu_3", "", "tooluse_ü x"];
+const TOOL_IDS: &[&str] = &[
+    "toolu_0",
+    "toolu_1",
+    "toolu_2",
+    "toolu_3",
+    "",
+    "tooluse_ü x",
+];
 
 const MEDIA_TYPES: &[&str] = &[
     "image/png",
@@ -122,8 +129,20 @@ fn messages(u: &mut Unstructured<'_>) -> Result<Vec<Value>> {
         } else {
             12_000
         };
-        let times = u.int_in_range(1usize..=most)?.div_ceil(list.len());
-        list = list.iter().cycle().take(times * list.len()).cloned().collect();
+        // Bodies stay within a few MB (the gateway's own limit is 32 MiB): size is not
+        // what this generator explores, and huge inputs would starve the fuzzer.
+        let size: usize = list.iter().map(|m| m.to_string().len()).sum();
+        let times = u
+            .int_in_range(1usize..=most)?
+            .div_ceil(list.len())
+            .min(4_000_000 / size.max(1))
+            .max(1);
+        list = list
+            .iter()
+            .cycle()
+            .take(times * list.len())
+            .cloned()
+            .collect();
     }
     Ok(list)
 }
@@ -153,7 +172,8 @@ fn block(u: &mut Unstructured<'_>, depth: u8) -> Result<Value> {
         3 => json!({"type": "tool_use", "id": pick_or_any(u, TOOL_IDS)?,
                     "name": pick_or_any(u, TOOL_NAMES)?, "input": any_json(u, 4)?}),
         4 | 5 => {
-            let mut result = json!({"type": "tool_result", "tool_use_id": pick_or_any(u, TOOL_IDS)?});
+            let mut result =
+                json!({"type": "tool_result", "tool_use_id": pick_or_any(u, TOOL_IDS)?});
             match u.int_in_range(0u8..=3)? {
                 0 => {}
                 1 => result["content"] = Value::String(text(u)?),
@@ -171,7 +191,9 @@ fn block(u: &mut Unstructured<'_>, depth: u8) -> Result<Value> {
             }
             result
         }
-        6 => json!({"type": "thinking", "thinking": text(u)?, "signature": pick_or_any(u, &["c2ln", ""])?}),
+        6 => {
+            json!({"type": "thinking", "thinking": text(u)?, "signature": pick_or_any(u, &["c2ln", ""])?})
+        }
         7 => json!({"type": "redacted_thinking", "data": text(u)?}),
         8 => json!({"type": "document", "source": any_json(u, 2)?, "title": text(u)?}),
         // Block types this gateway does not know; the `x_` keeps them unknown whatever
@@ -200,7 +222,9 @@ fn system(u: &mut Unstructured<'_>) -> Result<Value> {
     }
     let n = u.int_in_range(0usize..=3)?;
     let blocks = (0..n)
-        .map(|_| Ok(json!({"type": "text", "text": text(u)?, "cache_control": {"type": "ephemeral"}})))
+        .map(|_| {
+            Ok(json!({"type": "text", "text": text(u)?, "cache_control": {"type": "ephemeral"}}))
+        })
         .collect::<Result<Vec<_>>>()?;
     Ok(Value::Array(blocks))
 }
@@ -246,7 +270,11 @@ fn thinking(u: &mut Unstructured<'_>) -> Result<Value> {
 /// 600 000-character message and 800 000-byte tool result limits.
 fn text(u: &mut Unstructured<'_>) -> Result<String> {
     let max_bytes = if u.ratio(1u8, 32u8)? {
-        if u.ratio(1u8, 16u8)? { 1_000_000 } else { 20_000 }
+        if u.ratio(1u8, 16u8)? {
+            1_000_000
+        } else {
+            20_000
+        }
     } else {
         return pick_or_any(u, TEXTS);
     };
@@ -267,13 +295,20 @@ fn any_json(u: &mut Unstructured<'_>, depth: u8) -> Result<Value> {
         4 => Value::String(pick_or_any(u, TEXTS)?),
         5 => {
             let n = u.int_in_range(0usize..=4)?;
-            Value::Array((0..n).map(|_| any_json(u, depth - 1)).collect::<Result<_>>()?)
+            Value::Array(
+                (0..n)
+                    .map(|_| any_json(u, depth - 1))
+                    .collect::<Result<_>>()?,
+            )
         }
         _ => {
             let n = u.int_in_range(0usize..=4)?;
             let mut map = Map::new();
             for _ in 0..n {
-                map.insert(pick_or_any(u, &["type", "command", "path", ""])?, any_json(u, depth - 1)?);
+                map.insert(
+                    pick_or_any(u, &["type", "command", "path", ""])?,
+                    any_json(u, depth - 1)?,
+                );
             }
             Value::Object(map)
         }
