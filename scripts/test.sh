@@ -51,5 +51,12 @@ if [ -z "${QGATE_SKIP_CLAUDE_CODE:-}" ]; then
   ./scripts/claude-code-smoke.sh
 fi
 
+if [ -z "${QGATE_SKIP_FUZZ:-}" ]; then
+  # Saved findings replayed (each fails until fixed), then a short run per target;
+  # longer runs: ./scripts/fuzz.sh 600 --explore (docs/reliability.md).
+  step "fuzz targets, ${QGATE_FUZZ_SECONDS:-20} s each (QGATE_SKIP_FUZZ=1 skips)"
+  ./scripts/fuzz.sh "${QGATE_FUZZ_SECONDS:-20}"
+fi
+
 echo
 echo "all checks passed"
