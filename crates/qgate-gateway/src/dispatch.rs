@@ -47,6 +47,16 @@ pub struct Prepared {
     pub client_key: Option<Arc<str>>,
 }
 
+impl Prepared {
+    /// Frees the upstream body once no further attempt can need it (after commit): a
+    /// long-lived stream should not hold an 80 KB Claude Code request for its lifetime.
+    pub fn release_body(&mut self) {
+        let state = &mut self.translated.body.conversation_state;
+        state.history = Vec::new();
+        state.current_message.user_input_message = Default::default();
+    }
+}
+
 /// An upstream stream whose first content event has arrived.
 #[derive(Debug)]
 pub struct Committed {

@@ -63,33 +63,73 @@ pub async fn relay<S: Sink + Send>(
     }
     out.clear();
     let interval = ping.unwrap_or(Duration::from_secs(3600));
+    // One ping timer per stream, moved lazily like the upstream idle timer: content sent
+    // only pushes `next_ping` forward; the timer is re-armed when it fires early.
     let mut next_ping = Instant::now() + interval;
+    let mut ping_timer = Box::pin(sleep_until(next_ping));
     loop {
         let first = tokio::select! {
             r = c.reader.next(None) => r,
-            _ = sleep_until(next_ping), if ping.is_some() => {
-                if sink.emit(&[StreamEvent::Ping]).await.is_err() {
-                    return RelayEnd::ClientGone;
+            () = &mut ping_timer, if ping.is_some() => {
+                let now = Instant::now();
+                if now >= next_ping {
+                    if sink.emit(&[StreamEvent::Ping]).await.is_err() {
+                        return RelayEnd::ClientGone;
+                    }
+                    next_ping = Instant::now() + interval;
                 }
-                next_ping = Instant::now() + interval;
+                ping_timer.as_mut().reset(next_ping);
                 continue;
             }
-            _ = sink.closed() => return RelayEnd::ClientGone,
+            () = sink.closed() => return RelayEnd::ClientGone,
         };
         let arrived = Instant::now();
         let mut ended = None;
         match first {
             Ok(Some(ev)) => {
                 tr.on_event(ev, &mut out);
-                // Everything else already decoded from the same chunk goes in one batch.
+                // Everything that already arrived goes out in one batch: events decoded
+                // from this read, and further chunks the connection already holds (the
+                // upstream sends one HTTP chunk per frame; writing each separately cost a
+                // client `writev` per frame).
+                // The HTTP client decodes one body chunk per poll on its connection task,
+                // so after taking what is ready, yield once: that task then decodes the
+                // chunks already read from the socket, and they join this batch. Only when
+                // a yield brings nothing is the batch sent.
+                let mut yielded = false;
                 loop {
                     match c.reader.buffered() {
-                        Ok(Some(ev)) => tr.on_event(ev, &mut out),
-                        Ok(None) => break,
+                        Ok(Some(ev)) => {
+                            tr.on_event(ev, &mut out);
+                            yielded = false;
+                        }
+                        Ok(None) => match c.reader.pull_ready() {
+                            Ok(true) => {}
+                            Ok(false) if !yielded && !c.reader.at_end() => {
+                                yielded = true;
+                                tokio::task::yield_now().await;
+                            }
+                            Ok(false) => break,
+                            Err(e) => {
+                                ended = Some(e);
+                                break;
+                            }
+                        },
                         Err(e) => {
                             ended = Some(e);
                             break;
                         }
+                    }
+                }
+                if ended.is_none() && c.reader.at_end() {
+                    // The body is complete: finish in the same batch.
+                    match c.reader.next(None).await {
+                        Ok(None) => {
+                            tr.finish(&mut out);
+                            return finish_emit(sink, &out).await;
+                        }
+                        Ok(Some(ev)) => tr.on_event(ev, &mut out),
+                        Err(e) => ended = Some(e),
                     }
                 }
             }
@@ -117,8 +157,9 @@ pub async fn relay<S: Sink + Send>(
             if sink.emit(&out).await.is_err() {
                 return RelayEnd::ClientGone;
             }
-            metrics.observe_chunk_relay(arrived.elapsed());
-            next_ping = Instant::now() + interval;
+            let done = Instant::now();
+            metrics.observe_chunk_relay(done - arrived);
+            next_ping = done + interval;
             out.clear();
         }
     }

@@ -18,6 +18,23 @@ use tokio_util::sync::CancellationToken;
 /// Largest request head (request line + headers) accepted; larger gets 431.
 const MAX_HEAD_BYTES: usize = 128 * 1024;
 
+/// Accept queue length asked of the kernel (capped by `net.core.somaxconn`). The usual
+/// 1024 overflowed when thousands of clients connected at once: dropped SYNs are retried
+/// by clients only after a second, which turned a burst into a slow ramp.
+const LISTEN_BACKLOG: u32 = 8192;
+
+/// Binds a listener with `SO_REUSEADDR` and a deep accept queue.
+pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Serves `app` until `shutdown` fires, then drains for up to `drain`.
 pub async fn serve(
     listener: TcpListener,

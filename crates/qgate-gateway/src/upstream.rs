@@ -4,11 +4,13 @@
 
 use crate::config::UpstreamConfig;
 use bytes::Bytes;
+use futures_util::FutureExt;
 use qgate_amazonq::classify::{UpstreamFailure, classify_http_error, classify_stream_error};
 use qgate_amazonq::codec::DecodeFailure;
 use qgate_amazonq::{DecodeError, Dialect, Event, EventStreamDecoder, StreamError};
+use std::pin::Pin;
 use std::time::Duration;
-use tokio::time::{Instant, timeout_at};
+use tokio::time::{Instant, Sleep, sleep_until, timeout_at};
 
 /// Identifies the client honestly and identically for every account of a dialect
 /// (no per-account variation: this is not a fingerprinting tool).
@@ -149,15 +151,7 @@ impl UpstreamClient {
                 classify_http_error(status, err_type.as_deref(), retry_after.as_deref(), &body);
             return Err(AttemptError::Http { status, failure });
         }
-        Ok(EventReader {
-            resp,
-            decoder: EventStreamDecoder::new(),
-            idle,
-            idle_deadline: Instant::now() + idle,
-            ended: false,
-            events: 0,
-            waited: Duration::ZERO,
-        })
+        Ok(EventReader::new(resp, idle))
     }
 }
 
@@ -204,6 +198,11 @@ async fn read_bounded(mut resp: reqwest::Response, deadline: Instant) -> Vec<u8>
 }
 
 /// Reads typed events from a 200 response, enforcing the idle timeout between chunks.
+///
+/// The idle timer is one `Sleep` per stream that is *not* re-armed per chunk: arrivals
+/// only move `idle_deadline` forward, and when the timer fires early it is reset to the
+/// current deadline. Re-registering a timer for every event cost ~4 % of a streamed
+/// request's CPU (docs/benchmarks.md).
 #[derive(Debug)]
 pub struct EventReader {
     resp: reqwest::Response,
@@ -212,6 +211,7 @@ pub struct EventReader {
     /// When the idle timeout fires; moved forward only when bytes arrive, so a caller
     /// that cancels and re-polls `next` (to send pings) does not reset it.
     idle_deadline: Instant,
+    timer: Pin<Box<Sleep>>,
     ended: bool,
     events: u64,
     /// Time spent blocked on the upstream socket (for the gateway-overhead metric).
@@ -219,6 +219,20 @@ pub struct EventReader {
 }
 
 impl EventReader {
+    fn new(resp: reqwest::Response, idle: Duration) -> Self {
+        let idle_deadline = Instant::now() + idle;
+        EventReader {
+            resp,
+            decoder: EventStreamDecoder::new(),
+            idle,
+            idle_deadline,
+            timer: Box::pin(sleep_until(idle_deadline)),
+            ended: false,
+            events: 0,
+            waited: Duration::ZERO,
+        }
+    }
+
     /// The next event; `Ok(None)` at the end of the stream. `deadline` overrides the idle
     /// timeout (used for the first event).
     pub async fn next(&mut self, deadline: Option<Instant>) -> Result<Option<Event>, AttemptError> {
@@ -234,19 +248,59 @@ impl EventReader {
                 Some(d) => (d, Phase::FirstEvent),
                 None => (self.idle_deadline, Phase::Idle),
             };
+            if self.timer.deadline() > at {
+                self.timer.as_mut().reset(at);
+            }
             let began = Instant::now();
-            let got = timeout_at(at, self.resp.chunk()).await;
-            self.waited += began.elapsed();
+            let got = tokio::select! {
+                biased;
+                c = self.resp.chunk() => Some(c),
+                () = &mut self.timer => None,
+            };
+            let now = Instant::now();
+            self.waited += now - began;
             match got {
-                Err(_) => return Err(AttemptError::Timeout(phase)),
-                Ok(Err(e)) => return Err(AttemptError::Body(without_url(&e))),
-                Ok(Ok(None)) => self.ended = true,
-                Ok(Ok(Some(chunk))) => {
-                    self.idle_deadline = Instant::now() + self.idle;
+                None if now >= at => return Err(AttemptError::Timeout(phase)),
+                // Fired at an older deadline: data arrived since; wait for the new one.
+                None => self.timer.as_mut().reset(at),
+                Some(Err(e)) => return Err(AttemptError::Body(without_url(&e))),
+                Some(Ok(None)) => self.ended = true,
+                Some(Ok(Some(chunk))) => {
+                    self.idle_deadline = now + self.idle;
                     self.decoder.push(&chunk);
                 }
             }
         }
+    }
+
+    /// Takes every body chunk the connection already holds, without waiting. Returns
+    /// whether anything new arrived (bytes or the end of the body). Lets the relay turn
+    /// all frames that came in one read into one write to the client.
+    pub fn pull_ready(&mut self) -> Result<bool, AttemptError> {
+        let mut got = false;
+        while !self.ended {
+            match self.resp.chunk().now_or_never() {
+                None => break,
+                Some(Err(e)) => return Err(AttemptError::Body(without_url(&e))),
+                Some(Ok(None)) => {
+                    self.ended = true;
+                    got = true;
+                }
+                Some(Ok(Some(chunk))) => {
+                    self.decoder.push(&chunk);
+                    got = true;
+                }
+            }
+        }
+        if got && !self.ended {
+            self.idle_deadline = Instant::now() + self.idle;
+        }
+        Ok(got)
+    }
+
+    /// The body has ended (all bytes are in the decoder).
+    pub fn at_end(&self) -> bool {
+        self.ended
     }
 
     /// An event already decoded from received bytes, without waiting for the network.

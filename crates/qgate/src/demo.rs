@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 pub async fn run(port: u16, accounts: usize, state_dir: PathBuf) -> Result<()> {
     let accounts = accounts.clamp(1, 100);
-    let sim_listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    let sim_listener = qgate_gateway::server::bind(([127, 0, 0, 1], 0).into())?;
     let sim = qgate_sim::start(
         qgate_sim::SimConfig {
             accounts,
@@ -48,8 +48,7 @@ pub async fn run(port: u16, accounts: usize, state_dir: PathBuf) -> Result<()> {
     }
     let cfg = config::load(&EnvSource::from_pairs(vars), &Overrides::default())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
+    let listener = qgate_gateway::server::bind(([127, 0, 0, 1], port).into())
         .with_context(|| format!("binding 127.0.0.1:{port} (try --port)"))?;
     let addr = listener.local_addr()?;
     let gateway = qgate_gateway::start(cfg, listener)

@@ -111,9 +111,8 @@ async fn run(cmd: Command) -> Result<()> {
                 }
             };
             let addr = std::net::SocketAddr::new(cfg.server.host, cfg.server.port);
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding {addr}"))?;
+            let listener =
+                qgate_gateway::server::bind(addr).with_context(|| format!("binding {addr}"))?;
             let handle = match qgate_gateway::start(cfg, listener).await {
                 Ok(h) => h,
                 Err(e) => {
@@ -143,8 +142,7 @@ async fn run(cmd: Command) -> Result<()> {
                 rotate_refresh_tokens,
                 ..Default::default()
             };
-            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-                .await
+            let listener = qgate_gateway::server::bind(([127, 0, 0, 1], port).into())
                 .with_context(|| format!("binding 127.0.0.1:{port}"))?;
             let sim = qgate_sim::start(cfg, listener).await?;
             println!(

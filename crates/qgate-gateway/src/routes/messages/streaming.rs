@@ -18,6 +18,7 @@ use crate::state::{AppState, Runtime};
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
+use bytes::BytesMut;
 use qgate_anthropic::StreamEvent;
 use qgate_translate::response::StreamTranslator;
 use std::convert::Infallible;
@@ -63,9 +64,11 @@ pub async fn respond(state: AppState, rt: Arc<Runtime>, p: Prepared) -> Response
     let (tx, rx) = mpsc::channel::<Bytes>(16);
     let request_id = p.request_id.clone();
     // The task keeps the request's span, so lines logged after commit carry its id.
+    let fut = drive(state.clone(), rt, p, head_tx, tx);
+    eprintln!("SIZE drive={}", std::mem::size_of_val(&fut));
     state
         .streams
-        .spawn(drive(state.clone(), rt, p, head_tx, tx).instrument(tracing::Span::current()));
+        .spawn(fut.instrument(tracing::Span::current()));
     match head_rx.await {
         Ok(Ok(())) => sse_response(rx, &request_id),
         Ok(Err(e)) => e.into_response_with_id(Some(&request_id)),
@@ -76,7 +79,21 @@ pub async fn respond(state: AppState, rt: Arc<Runtime>, p: Prepared) -> Response
 
 fn sse_response(rx: mpsc::Receiver<Bytes>, request_id: &str) -> Response {
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
+        let first = rx.recv().await?;
+        // A slow client connection gets whatever queued up in one write.
+        let chunk = match rx.try_recv() {
+            Err(_) => first,
+            Ok(second) => {
+                let mut joined = BytesMut::with_capacity(first.len() + second.len() * 2);
+                joined.extend_from_slice(&first);
+                joined.extend_from_slice(&second);
+                while let Ok(more) = rx.try_recv() {
+                    joined.extend_from_slice(&more);
+                }
+                joined.freeze()
+            }
+        };
+        Some((Ok::<_, Infallible>(chunk), rx))
     });
     let mut resp = Response::new(Body::from_stream(stream));
     *resp.status_mut() = StatusCode::OK;
@@ -160,6 +177,7 @@ async fn drive(
         accounting::cancelled(&rt, &c);
         return;
     }
+    p.release_body();
     let first_content = p.received.elapsed();
     state.metrics.observe_ttft(&p.client_model, first_content);
 
