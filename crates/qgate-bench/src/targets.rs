@@ -126,6 +126,17 @@ impl Relay {
 
 /// `qgate serve` pointed at the simulator with `accounts` simulated accounts, through the
 /// same environment variables a deployment uses (see `qgate demo`).
+/// Environment variables handed to `qgate serve` when the harness has them.
+const PASS_THROUGH: &[&str] = &[
+    "REDIS_URL",
+    "REDIS_PREFIX",
+    "REDIS_TIMEOUT",
+    "QGATE_ENCRYPTION_KEY",
+    "RUST_LOG",
+    "LOAD_BALANCE_STRATEGY",
+    "STICKY_SESSIONS",
+];
+
 pub async fn spawn_qgate(
     qgate: &Path,
     sim: SocketAddr,
@@ -150,6 +161,13 @@ pub async fn spawn_qgate(
         .env("AMAZONQ_ACCOUNT_COUNT", accounts.to_string())
         .stdout(Stdio::null())
         .stderr(log_file(dir, "qgate.log")?);
+    // Settings a run may vary (e.g. Redis mode), passed through from the harness's own
+    // environment; everything else is fixed above so runs are comparable.
+    for var in PASS_THROUGH {
+        if let Ok(v) = std::env::var(var) {
+            command.env(var, v);
+        }
+    }
     for i in 1..=accounts {
         let c = qgate_sim::credentials(i);
         let p = format!("AMAZONQ_ACCOUNT_{i}_");
