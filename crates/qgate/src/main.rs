@@ -165,6 +165,19 @@ async fn run(cmd: Command) -> Result<()> {
                         c.accounts.len(),
                         c.pool.strategy
                     );
+                    match &c.cluster {
+                        // The URL may hold a password: show only whether it is set.
+                        Some(cl) => println!(
+                            "multi-instance mode: on (Redis prefix `{}`, secrets in Redis: {})",
+                            cl.prefix,
+                            if cl.encryption_key.is_some() {
+                                "encrypted"
+                            } else {
+                                "not stored (no QGATE_ENCRYPTION_KEY)"
+                            }
+                        ),
+                        None => println!("multi-instance mode: off (local state)"),
+                    }
                     Ok(())
                 }
                 Err(e) => {
