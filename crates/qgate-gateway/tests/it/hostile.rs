@@ -170,6 +170,20 @@ async fn malformed_and_truncated_json_is_a_400_and_costs_nothing() {
     ] {
         bodies.push((format!("{text:?}"), text.as_bytes().to_vec()));
     }
+    // count_tokens parses the same way.
+    for (what, body) in &bodies {
+        let r = env
+            .http
+            .post(env.url("/v1/messages/count_tokens"))
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "count_tokens, {what}");
+        let v: Value = r.json().await.unwrap();
+        assert_anthropic_error(&v, "invalid_request_error", what);
+    }
     all_refused_locally(&env, bodies).await;
 }
 
