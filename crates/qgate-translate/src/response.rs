@@ -276,6 +276,11 @@ impl StreamTranslator {
                 Finished::CutOff { name } => {
                     cut_off.push(self.cfg.tool_names.original(&name).to_owned());
                 }
+                // Found by fuzzing (fuzz/regressions/stream_translator/nameless_tool_call.json):
+                // a `tool_use` with an empty name is not a valid block.
+                Finished::Unnamed => {
+                    self.blocks.separate_text(UNNAMED_TOOL_NOTICE, out);
+                }
             }
         }
         if !cut_off.is_empty() {
@@ -329,6 +334,10 @@ impl StreamTranslator {
 
 /// The text that replaces dropped tool calls. It is written for the model as much as for
 /// the user: the model sees it in the next turn and should retry in smaller steps.
+/// Shown instead of a tool call the upstream sent without a tool name.
+const UNNAMED_TOOL_NOTICE: &str =
+    "[qgate: the upstream model produced a tool call without a tool name; it was not run.]";
+
 fn cut_off_notice(tool_names: &[String]) -> String {
     let calls = tool_names
         .iter()

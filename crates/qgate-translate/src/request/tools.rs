@@ -116,6 +116,9 @@ enum Described<'a> {
 /// A non-empty description of at most [`MAX_TOOL_DESCRIPTION_LEN`] bytes (bytes, not
 /// characters, so the cap holds however the service counts). Claude Code's `Workflow`
 /// tool alone has an 18 KB description, so truncation is routine, not an edge case.
+/// Description given to a tool that has neither a name nor a description.
+const UNNAMED_TOOL_DESCRIPTION: &str = "A tool declared without a name or description.";
+
 fn description<'a>(
     name: &str,
     description: Option<&'a str>,
@@ -126,7 +129,13 @@ fn description<'a>(
         repairs.push(Repair::FilledToolDescription {
             name: name.to_owned(),
         });
-        return Described::Whole(truncate_to(name, MAX_TOOL_DESCRIPTION_LEN).to_owned());
+        // The service rejects an empty description; a blank name cannot stand in for it.
+        let filler = if name.trim().is_empty() {
+            UNNAMED_TOOL_DESCRIPTION
+        } else {
+            name
+        };
+        return Described::Whole(truncate_to(filler, MAX_TOOL_DESCRIPTION_LEN).to_owned());
     }
     if text.len() <= MAX_TOOL_DESCRIPTION_LEN {
         return Described::Whole(text.to_owned());

@@ -541,3 +541,42 @@ fn accumulator_rejects_an_unfinished_stream() {
     assert_eq!(accumulate(&out).unwrap_err().kind, ErrorKind::Api);
     assert_eq!(accumulate(&[]).unwrap_err().kind, ErrorKind::Api);
 }
+
+#[test]
+fn nameless_tool_call_becomes_a_notice_not_a_tool_use_block() {
+    // Found by fuzzing: fuzz/regressions/stream_translator/nameless_tool_call.json.
+    let (tr, events) = run(
+        config(false),
+        vec![tool("tooluse_1", "", "{}", true)],
+        End::Finish,
+    );
+    let message = accumulate(&events).unwrap();
+    assert!(
+        message
+            .content
+            .iter()
+            .all(|b| !matches!(b, qgate_anthropic::ResponseBlock::ToolUse { .. })),
+        "{message:?}"
+    );
+    assert_eq!(tr.stop_reason(), Some(StopReason::EndTurn));
+}
+
+#[test]
+fn absurd_upstream_token_counts_saturate_instead_of_overflowing() {
+    // Found by fuzzing: fuzz/regressions/stream_translator/usage_overflow.json.
+    let (tr, events) = run(
+        config(false),
+        vec![
+            text("hi"),
+            Event::TokenUsage {
+                uncached_input_tokens: Some(u64::MAX),
+                output_tokens: Some(1),
+                cache_read_input_tokens: Some(1),
+                cache_write_input_tokens: None,
+            },
+        ],
+        End::Finish,
+    );
+    assert!(accumulate(&events).is_ok());
+    assert_eq!(tr.upstream_input_tokens(), Some(u64::MAX));
+}

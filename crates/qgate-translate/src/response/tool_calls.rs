@@ -22,6 +22,8 @@ pub(super) enum Finished {
     },
     /// Input is incomplete or not a JSON object: the call must not reach the client.
     CutOff { name: String },
+    /// The upstream never named the tool: there is nothing a client could run.
+    Unnamed,
 }
 
 #[derive(Debug)]
@@ -87,6 +89,9 @@ impl ToolCalls {
     /// is over; without `stop` it is a call whose input never arrived.
     fn decide(&mut self, call: InFlight, stopped: bool) -> Finished {
         self.finished_ids.insert(call.id.clone());
+        if call.name.trim().is_empty() {
+            return Finished::Unnamed;
+        }
         let trimmed = call.input.trim();
         if trimmed.is_empty() && stopped {
             return Finished::Complete {

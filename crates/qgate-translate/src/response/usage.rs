@@ -32,7 +32,8 @@ impl ReportedUsage {
         ]
         .into_iter()
         .flatten()
-        .sum()
+        // Upstream numbers are not trusted to be sane: saturate, never overflow.
+        .fold(0u64, u64::saturating_add)
     }
 }
 

@@ -199,3 +199,17 @@ fn tools_are_sent_only_on_the_current_message() {
     }
     assert_eq!(tool_names_declared(&t).len(), 1);
 }
+
+#[test]
+fn blank_tool_name_without_description_still_gets_a_description() {
+    // Found by fuzzing (fuzz/regressions/translate_request/blank_tool_name.json).
+    let t = translated(json!({
+        "tools": [{"name": "", "input_schema": {"type": "object"}}],
+        "messages": [{"role": "user", "content": "hi"}]
+    }));
+    let specs = specs(&t);
+    assert_eq!(specs.len(), 1);
+    assert!(!specs[0].name.is_empty());
+    assert!(!specs[0].description.trim().is_empty());
+    assert_well_formed(&t);
+}
