@@ -336,7 +336,7 @@ impl StreamTranslator {
 /// the user: the model sees it in the next turn and should retry in smaller steps.
 /// Shown instead of a tool call the upstream sent without a tool name.
 const UNNAMED_TOOL_NOTICE: &str =
-    "[qgate: the upstream model produced a tool call without a tool name; it was not run.]";
+    "[The upstream model produced a tool call without a tool name, so it was not executed.]";
 
 fn cut_off_notice(tool_names: &[String]) -> String {
     let calls = tool_names
