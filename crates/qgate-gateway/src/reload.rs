@@ -204,6 +204,22 @@ pub enum ReloadError {
     Apply(ChangeError),
 }
 
+/// What of the multi-instance settings a reload can see change (the connection is made
+/// once at start). The key is compared by presence only: its bytes are never copied.
+fn cluster_settings(
+    c: &Option<config::ClusterConfig>,
+) -> Option<(String, String, std::time::Duration, bool)> {
+    use secrecy::ExposeSecret;
+    c.as_ref().map(|c| {
+        (
+            c.redis_url.expose_secret().to_owned(),
+            c.prefix.clone(),
+            c.op_timeout,
+            c.encryption_key.is_some(),
+        )
+    })
+}
+
 /// Re-reads the configuration (file and the environment captured at start) and installs
 /// it. A bad file changes nothing and lists every problem.
 pub async fn reload(state: &AppState) -> Result<ReloadReport, ReloadError> {
@@ -247,6 +263,10 @@ async fn reload_inner(state: &AppState) -> Result<ReloadReport, ReloadError> {
     }
     if old_cfg.token_cache_dir != new.token_cache_dir {
         restart_required.push("TOKEN_CACHE_DIR".to_owned());
+    }
+    if cluster_settings(&old_cfg.cluster) != cluster_settings(&new.cluster) {
+        restart_required
+            .push("multi-instance settings (REDIS_URL, REDIS_PREFIX, REDIS_TIMEOUT, QGATE_ENCRYPTION_KEY)".to_owned());
     }
     let before: HashSet<AccountId> = state.runtime().accounts.keys().cloned().collect();
     let mut changes = admin.changes();
