@@ -1,6 +1,6 @@
 //! `count_tokens` and `models`.
 
-use super::messages::{parse_json, read_body};
+use super::messages::{parse_json, read_body, resolve_and_translate};
 use crate::error::GatewayError;
 use crate::middleware::RequestCtx;
 use crate::state::AppState;
@@ -12,7 +12,6 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use qgate_anthropic::models::{ModelInfo, ModelList};
 use qgate_anthropic::{CountTokensRequest, MessagesRequest};
-use qgate_translate::request::{RequestOptions, translate};
 use serde_json::json;
 
 /// `POST /v1/messages/count_tokens`: the same estimator and calibration as
@@ -38,20 +37,7 @@ async fn count(state: &AppState, body: Body) -> Result<u64, GatewayError> {
         ));
     }
     let rt = state.runtime();
-    let model = rt
-        .models
-        .resolve(&req.model)
-        .map_err(|e| GatewayError::UnknownModel(e.to_string()))?;
-    let translated = translate(
-        &req,
-        &RequestOptions {
-            model_id: &model.upstream_id,
-            origin: qgate_amazonq::Dialect::QCli.origin(),
-            profile_arn: None,
-            session_id: None,
-        },
-    )
-    .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
+    let (model, translated) = resolve_and_translate(&rt, &req, None)?;
     Ok(state.calibrated(&model.upstream_id, translated.input_tokens))
 }
 

@@ -18,7 +18,8 @@ use axum::extract::State;
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 use qgate_anthropic::{MessageResponse, MessagesRequest, StreamEvent};
-use qgate_translate::request::{RequestOptions, translate};
+use qgate_translate::model_map::ResolvedModel;
+use qgate_translate::request::{RequestOptions, Translated, translate};
 use qgate_translate::response::{MessageAccumulator, StreamConfig, StreamTranslator};
 use std::sync::Arc;
 use std::time::Duration;
@@ -96,21 +97,8 @@ async fn prepare(
     let bytes = read_body(body, state.server.max_body_bytes).await?;
     let req: MessagesRequest = parse_json(&bytes)?;
     check_request(&req)?;
-    let model = rt
-        .models
-        .resolve(&req.model)
-        .map_err(|e| GatewayError::UnknownModel(e.to_string()))?;
     let session = req.session_id();
-    let translated = translate(
-        &req,
-        &RequestOptions {
-            model_id: &model.upstream_id,
-            origin: qgate_amazonq::Dialect::QCli.origin(),
-            profile_arn: None,
-            session_id: session.as_deref(),
-        },
-    )
-    .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
+    let (model, translated) = resolve_and_translate(rt, &req, session.as_deref())?;
     let zero = rt
         .dispatch
         .zero_input_token_models
@@ -132,6 +120,31 @@ async fn prepare(
         received,
         client_key: ctx.client_key.clone(),
     })
+}
+
+/// The model and the translated body: the one path shared by `/v1/messages` and
+/// `count_tokens`, so a count is always over exactly what would be sent. The origin is
+/// the Q-CLI one here; each attempt rewrites it for its account's dialect.
+pub(crate) fn resolve_and_translate(
+    rt: &Runtime,
+    req: &MessagesRequest,
+    session: Option<&str>,
+) -> Result<(ResolvedModel, Translated), GatewayError> {
+    let model = rt
+        .models
+        .resolve(&req.model)
+        .map_err(|e| GatewayError::UnknownModel(e.to_string()))?;
+    let translated = translate(
+        req,
+        &RequestOptions {
+            model_id: &model.upstream_id,
+            origin: qgate_amazonq::Dialect::QCli.origin(),
+            profile_arn: None,
+            session_id: session,
+        },
+    )
+    .map_err(|e| GatewayError::BadRequest(e.to_string()))?;
+    Ok((model, translated))
 }
 
 /// Checks the API itself enforces before anything is sent upstream.
