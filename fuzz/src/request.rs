@@ -20,7 +20,6 @@
 
 mod generate;
 
-use crate::known;
 use qgate_amazonq::validate::{Limits, ViolationKind, validate_json};
 use qgate_anthropic::{ContentBlock, MessagesRequest, Role};
 use qgate_translate::request::{RequestOptions, TranslateError, translate};
@@ -34,8 +33,7 @@ const SURELY_SHORT_ENOUGH: usize = 550_000;
 pub fn check(data: &[u8]) {
     if data.first() == Some(&b'{') {
         // Any JSON the gateway's parser accepts is a request it will translate.
-        if let Ok(mut req) = serde_json::from_slice::<MessagesRequest>(data) {
-            step_around_known_findings(&mut req);
+        if let Ok(req) = serde_json::from_slice::<MessagesRequest>(data) {
             translate_and_validate(&req, &String::from_utf8_lossy(data));
         }
         return;
@@ -47,22 +45,11 @@ pub fn check(data: &[u8]) {
     if std::env::var_os("QGATE_FUZZ_DUMP").is_some() {
         eprintln!("{}", String::from_utf8_lossy(&bytes));
     }
-    let mut req: MessagesRequest = match serde_json::from_slice(&bytes) {
+    let req: MessagesRequest = match serde_json::from_slice(&bytes) {
         Ok(req) => req,
         Err(e) => panic!("a request the API accepts was refused: {e}\n{body}"),
     };
-    step_around_known_findings(&mut req);
     translate_and_validate(&req, &String::from_utf8_lossy(&bytes));
-}
-
-fn step_around_known_findings(req: &mut MessagesRequest) {
-    if known::tolerated(known::BLANK_TOOL_NAME) {
-        for tool in req.tools.iter_mut().flatten() {
-            if tool.name.trim().is_empty() {
-                tool.name = "renamed".to_owned();
-            }
-        }
-    }
 }
 
 /// Translates as the gateway does (Q-CLI first), checks the body, then re-targets it at
