@@ -72,7 +72,7 @@ for t in "${targets[@]}"; do
   fi
   # Plain mode ends with "stat::number_of_executed_units: N"; fork mode's progress
   # lines start with "#N:" (total executions so far).
-  runs=$(grep -oE "stat::number_of_executed_units: *[0-9]+|^#[0-9]+" "$log" | tail -1 | grep -oE "[0-9]+" || true)
+  runs=$(grep -aoE "stat::number_of_executed_units: *[0-9]+|^#[0-9]+" "$log" | tail -1 | grep -oE "[0-9]+" || true)
   crashes=$(ls artifacts/"$t" 2>/dev/null | grep -c "^crash-" || true)
   summary+=("$t: $status, ${runs:-?} executions in ${seconds}s, corpus $(ls "work/$t" | wc -l) inputs, crash files ${crashes}")
 done
