@@ -9,6 +9,7 @@ mod admin;
 mod admin_changes;
 mod admin_reload;
 mod basics;
+mod chaos;
 mod clients;
 mod cluster;
 mod crash;
