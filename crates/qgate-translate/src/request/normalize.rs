@@ -102,12 +102,12 @@ struct Calls {
 }
 
 fn pair_tool_calls(turns: &mut [Turn], repairs: &mut Vec<Repair>) {
-    let mut used_ids: HashSet<String> = HashSet::new();
+    let mut ids = IdAllocator::default();
     let mut answered: HashSet<String> = HashSet::new();
     let mut calls = Calls::default();
     for turn in turns.iter_mut() {
         match turn {
-            Turn::Assistant(assistant) => calls = unique_calls(assistant, &mut used_ids, repairs),
+            Turn::Assistant(assistant) => calls = unique_calls(assistant, &mut ids, repairs),
             Turn::User(user) => {
                 settle_results(user, std::mem::take(&mut calls), &mut answered, repairs);
             }
@@ -118,7 +118,7 @@ fn pair_tool_calls(turns: &mut [Turn], repairs: &mut Vec<Repair>) {
 /// Drops repeated calls within the turn and renames ids used earlier (or unacceptable).
 fn unique_calls(
     assistant: &mut AssistantTurn,
-    used_ids: &mut HashSet<String>,
+    ids: &mut IdAllocator,
     repairs: &mut Vec<Repair>,
 ) -> Calls {
     let mut calls = Calls::default();
@@ -129,8 +129,8 @@ fn unique_calls(
             repairs.push(Repair::DroppedDuplicateToolUse { id: original });
             return false;
         }
-        if !is_acceptable_id(&original) || used_ids.contains(&original) {
-            let fresh = fresh_id(&original, used_ids);
+        if !is_acceptable_id(&original) || ids.used.contains(&original) {
+            let fresh = ids.fresh(&original);
             repairs.push(Repair::RenamedToolUseId {
                 from: original.clone(),
                 to: fresh.clone(),
@@ -138,7 +138,7 @@ fn unique_calls(
             calls.renamed.insert(original, fresh.clone());
             tool_use.tool_use_id = fresh;
         }
-        used_ids.insert(tool_use.tool_use_id.clone());
+        ids.used.insert(tool_use.tool_use_id.clone());
         calls.ids.push(tool_use.tool_use_id.clone());
         true
     });
@@ -153,15 +153,29 @@ fn is_acceptable_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-/// A deterministic replacement id (same input, same output), unused so far.
-fn fresh_id(original: &str, used_ids: &HashSet<String>) -> String {
-    (1u32..)
-        .map(|attempt| {
+/// Tool-use ids of one request, and replacements for reused or unacceptable ones.
+#[derive(Default)]
+struct IdAllocator {
+    used: HashSet<String>,
+    /// Per original id, the next attempt number: an id reused N times costs N hashes in
+    /// all, not N²/2 (found by fuzzing: long conversations reusing one id were quadratic).
+    next_attempt: HashMap<String, u32>,
+}
+
+impl IdAllocator {
+    /// A deterministic replacement id (same input, same output), unused so far.
+    fn fresh(&mut self, original: &str) -> String {
+        let start = self.next_attempt.get(original).copied().unwrap_or(1);
+        for attempt in start..start.saturating_add(1_000) {
             let digest = Sha256::digest(format!("{original}#{attempt}").as_bytes());
-            format!("tooluse_{}", &hex::encode(digest)[..24])
-        })
-        .find(|candidate| !used_ids.contains(candidate))
-        .unwrap_or_else(|| format!("tooluse_{}", used_ids.len()))
+            let candidate = format!("tooluse_{}", &hex::encode(digest)[..24]);
+            if !self.used.contains(&candidate) {
+                self.next_attempt.insert(original.to_owned(), attempt + 1);
+                return candidate;
+            }
+        }
+        format!("tooluse_{}", self.used.len())
+    }
 }
 
 /// Keeps exactly one result per call of the preceding assistant turn, in call order;

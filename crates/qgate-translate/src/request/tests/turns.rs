@@ -372,3 +372,39 @@ fn over_long_histories_are_trimmed_from_the_oldest_end() {
             .any(|r| matches!(r, Repair::TrimmedHistory { .. }))
     );
 }
+
+#[test]
+fn an_id_reused_in_many_turns_gets_distinct_deterministic_replacements() {
+    // Renaming used to retry every earlier candidate (quadratic in the reuse count).
+    let mut messages = Vec::new();
+    for i in 0..300 {
+        messages.push(json!({"role": "user", "content": format!("step {i}")}));
+        messages.push(json!({"role": "assistant", "content": [
+            {"type": "tool_use", "id": "toolu_same", "name": "Bash", "input": {"command": "ls"}}
+        ]}));
+        messages.push(json!({"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_same", "content": format!("out {i}")}
+        ]}));
+    }
+    let body = json!({"tools": [{"name": "Bash", "description": "run", "input_schema": {"type": "object"}}], "messages": messages});
+    let a = translated(body.clone());
+    let b = translated(body);
+    assert_eq!(
+        a.body.conversation_state.history,
+        b.body.conversation_state.history
+    );
+    let mut ids = std::collections::HashSet::new();
+    for item in &a.body.conversation_state.history {
+        if let qgate_amazonq::ChatMessage::AssistantResponseMessage(m) = item {
+            for u in &m.tool_uses {
+                assert!(
+                    ids.insert(u.tool_use_id.clone()),
+                    "duplicate {}",
+                    u.tool_use_id
+                );
+            }
+        }
+    }
+    assert!(ids.len() >= 299, "{}", ids.len());
+    assert_well_formed(&a);
+}
