@@ -4,7 +4,6 @@
 //! anything at all. It builds JSON, so the tolerant request parser is exercised too.
 
 use crate::decode::pick_or_any;
-use crate::known;
 use arbitrary::{Result, Unstructured};
 use serde_json::{Map, Value, json};
 
@@ -124,16 +123,11 @@ fn messages(u: &mut Unstructured<'_>) -> Result<Vec<Value>> {
     // Now and then a very long conversation: the pattern repeated past the service's
     // 10 000 history items.
     if !list.is_empty() && u.ratio(1u8, 255u8)? {
-        let most = if known::tolerated(known::QUADRATIC_ID_RENAMING) {
-            1_000
-        } else {
-            12_000
-        };
         // Bodies stay within a few MB (the gateway's own limit is 32 MiB): size is not
         // what this generator explores, and huge inputs would starve the fuzzer.
         let size: usize = list.iter().map(|m| m.to_string().len()).sum();
         let times = u
-            .int_in_range(1usize..=most)?
+            .int_in_range(1usize..=12_000)?
             .div_ceil(list.len())
             .min(4_000_000 / size.max(1))
             .max(1);
