@@ -80,6 +80,8 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     pub max_connections: usize,
     pub header_read_timeout: Duration,
+    /// Longest silence allowed while a request body is being received (408 after it).
+    pub body_read_timeout: Duration,
     pub ping_interval: Duration,
 }
 

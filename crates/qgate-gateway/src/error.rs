@@ -17,6 +17,9 @@ pub enum GatewayError {
     /// Body over the configured limit.
     #[error("request body too large")]
     BodyTooLarge { limit: usize },
+    /// The client stopped sending its body.
+    #[error("request body timed out")]
+    BodyTimeout { idle: Duration },
     /// Unknown model name (and no default configured).
     #[error("{0}")]
     UnknownModel(String),
@@ -74,6 +77,10 @@ impl GatewayError {
                 ErrorKind::RequestTooLarge,
                 format!("Request exceeds the maximum allowed size of {limit} bytes."),
             ),
+            GatewayError::BodyTimeout { idle } => ApiError::invalid_request(format!(
+                "The request body stalled: nothing was received for {} s.",
+                idle.as_secs()
+            )),
             GatewayError::UnknownModel(m) => ApiError::new(ErrorKind::NotFound, m.clone()),
             GatewayError::NotFound => {
                 ApiError::new(ErrorKind::NotFound, "Not found: no such endpoint.")
@@ -150,6 +157,7 @@ impl GatewayError {
             }
             GatewayError::BadRequest(_)
             | GatewayError::BodyTooLarge { .. }
+            | GatewayError::BodyTimeout { .. }
             | GatewayError::UnknownModel(_)
             | GatewayError::NotFound
             | GatewayError::Unauthenticated
@@ -166,6 +174,7 @@ impl GatewayError {
         match self {
             GatewayError::BadRequest(_) => "bad_request",
             GatewayError::BodyTooLarge { .. } => "body_too_large",
+            GatewayError::BodyTimeout { .. } => "body_timeout",
             GatewayError::UnknownModel(_) => "unknown_model",
             GatewayError::NotFound => "not_found",
             GatewayError::Unauthenticated => "unauthenticated",
@@ -183,8 +192,13 @@ impl GatewayError {
     /// The HTTP response, with the request id in body and header.
     pub fn into_response_with_id(self, request_id: Option<&str>) -> Response {
         let api = self.to_api_error();
-        let status =
-            StatusCode::from_u16(api.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        // 408 is not one of Anthropic's error types; the body says what went wrong and
+        // the status tells HTTP clients they may retry.
+        let status = if matches!(self, GatewayError::BodyTimeout { .. }) {
+            StatusCode::REQUEST_TIMEOUT
+        } else {
+            StatusCode::from_u16(api.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        };
         let mut resp = (status, api.to_json(request_id)).into_response();
         let headers = resp.headers_mut();
         headers.insert(

@@ -257,6 +257,7 @@ async fn reload_inner(state: &AppState) -> Result<ReloadReport, ReloadError> {
     if s.0.max_body_bytes != s.1.max_body_bytes
         || s.0.max_connections != s.1.max_connections
         || s.0.header_read_timeout != s.1.header_read_timeout
+        || s.0.body_read_timeout != s.1.body_read_timeout
         || s.0.ping_interval != s.1.ping_interval
     {
         restart_required.push("server limits".to_owned());

@@ -160,6 +160,13 @@ pub(super) fn build(file: &FileConfig, env: &EnvSource) -> Result<Config, Config
         max_connections: r
             .parsed("MAX_CONNECTIONS", file.server.max_connections, "a number")
             .unwrap_or(20_000),
+        body_read_timeout: r
+            .duration(
+                "BODY_READ_TIMEOUT",
+                "server.body_read_timeout",
+                file.server.body_read_timeout.as_ref(),
+            )
+            .unwrap_or(Duration::from_secs(30)),
         header_read_timeout: r
             .duration(
                 "HEADER_READ_TIMEOUT",

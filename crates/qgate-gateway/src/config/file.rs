@@ -52,6 +52,7 @@ pub struct ServerSection {
     pub max_body_bytes: Option<usize>,
     pub max_connections: Option<usize>,
     pub header_read_timeout: Option<String>,
+    pub body_read_timeout: Option<String>,
     pub ping_interval: Option<String>,
 }
 

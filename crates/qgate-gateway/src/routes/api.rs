@@ -28,7 +28,12 @@ pub async fn count_tokens(
 }
 
 async fn count(state: &AppState, body: Body) -> Result<u64, GatewayError> {
-    let bytes = read_body(body, state.server.max_body_bytes).await?;
+    let bytes = read_body(
+        body,
+        state.server.max_body_bytes,
+        state.server.body_read_timeout,
+    )
+    .await?;
     let req: CountTokensRequest = parse_json(&bytes)?;
     let req = MessagesRequest::from(req);
     if req.messages.is_empty() {

@@ -24,18 +24,40 @@ use qgate_translate::response::{MessageAccumulator, StreamConfig, StreamTranslat
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Reads the whole body, enforcing the size limit (413 with an Anthropic error).
-pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, GatewayError> {
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let mut src: Option<&(dyn std::error::Error + 'static)> = Some(&e);
-        while let Some(s) = src {
-            if s.is::<http_body_util::LengthLimitError>() {
-                return GatewayError::BodyTooLarge { limit };
+/// Reads the whole body, enforcing the size limit (413, refused from `content-length`
+/// before reading when it says so) and a limit on silence between body chunks (408), so
+/// a client that stalls mid-body cannot hold a connection and a task forever.
+pub async fn read_body(
+    body: Body,
+    limit: usize,
+    idle: std::time::Duration,
+) -> Result<Bytes, GatewayError> {
+    use http_body::Body as _;
+    use http_body_util::BodyExt;
+    if body.size_hint().lower() > limit as u64 {
+        return Err(GatewayError::BodyTooLarge { limit });
+    }
+    let mut body = body;
+    let mut buf = bytes::BytesMut::new();
+    loop {
+        let frame = match tokio::time::timeout(idle, body.frame()).await {
+            Err(_) => return Err(GatewayError::BodyTimeout { idle }),
+            Ok(None) => break,
+            Ok(Some(Err(e))) => {
+                return Err(GatewayError::BadRequest(format!(
+                    "could not read the request body: {e}"
+                )));
             }
-            src = s.source();
+            Ok(Some(Ok(frame))) => frame,
+        };
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > limit {
+                return Err(GatewayError::BodyTooLarge { limit });
+            }
+            buf.extend_from_slice(&data);
         }
-        GatewayError::BadRequest(format!("could not read the request body: {e}"))
-    })
+    }
+    Ok(buf.freeze())
 }
 
 /// Parses JSON into `T` with Anthropic-style error wording.
@@ -94,11 +116,24 @@ async fn prepare(
     body: Body,
     received: std::time::Instant,
 ) -> Result<Prepared, GatewayError> {
-    let bytes = read_body(body, state.server.max_body_bytes).await?;
+    let bytes = read_body(
+        body,
+        state.server.max_body_bytes,
+        state.server.body_read_timeout,
+    )
+    .await?;
     let req: MessagesRequest = parse_json(&bytes)?;
     check_request(&req)?;
     let session = req.session_id();
     let (model, translated) = resolve_and_translate(rt, &req, session.as_deref())?;
+    // Amazon Q has no output limit to pass on, but a request asking for more output than
+    // the model's whole window is a client mistake the real API refuses too.
+    if req.max_tokens > model.context_window {
+        return Err(GatewayError::BadRequest(format!(
+            "max_tokens: {} > {}, which is the maximum allowed number of output tokens for {}",
+            req.max_tokens, model.context_window, req.model
+        )));
+    }
     let zero = rt
         .dispatch
         .zero_input_token_models

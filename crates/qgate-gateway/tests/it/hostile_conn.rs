@@ -226,3 +226,24 @@ async fn a_client_leaving_a_non_streaming_request_penalises_nobody() {
     );
     assert_unharmed(&env, "after a non-streaming client left").await;
 }
+
+#[tokio::test]
+async fn a_client_that_stalls_mid_body_gets_a_408_and_its_connection_back() {
+    // Reported by the reliability suite: a stalled body used to hold the connection and
+    // its task for good.
+    let env = TestEnv::start(Opts::accounts(1).env("BODY_READ_TIMEOUT", "1s")).await;
+    let head = b"POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 200\r\n\r\n{\"model\":";
+    let mut stream = connect_and_send(&env, head).await;
+    let (response, _closed) = read_until_closed(&mut stream, Duration::from_secs(15)).await;
+    assert_eq!(
+        raw_status(&response),
+        Some(408),
+        "{}",
+        String::from_utf8_lossy(&response)
+    );
+    let v = raw_json_body(&response);
+    assert_eq!(v["type"], "error");
+    assert_eq!(v["error"]["type"], "invalid_request_error");
+    assert_eq!(upstream_calls(&env).await, 0);
+    assert_unharmed(&env, "after a stalled body").await;
+}

@@ -354,12 +354,28 @@ async fn absurd_max_tokens() {
         assert_anthropic_error(&v, "invalid_request_error", max_tokens);
     }
     assert_eq!(upstream_calls(&env).await, before, "refused locally");
-    // Amazon Q has no output limit to pass on: any positive count fits in u64 is served.
-    for max_tokens in [1u64, 1_000_000_000_000_000_000, u64::MAX] {
+    // Amazon Q has no output limit to pass on: counts up to the model's window are
+    // served; more than the whole window is refused, as the real API does.
+    for max_tokens in [1u64, 64_000, 200_000] {
         let mut body = hello("x");
         body["max_tokens"] = json!(max_tokens);
         let (status, v) = env.message(&body).await;
         assert_eq!(status, 200, "max_tokens {max_tokens}: {v}");
     }
+    let before = upstream_calls(&env).await;
+    for max_tokens in [200_001u64, 1_000_000_000_000_000_000, u64::MAX] {
+        let mut body = hello("x");
+        body["max_tokens"] = json!(max_tokens);
+        let (status, v) = env.message(&body).await;
+        assert_eq!(status, 400, "max_tokens {max_tokens}: {v}");
+        assert_anthropic_error(&v, "invalid_request_error", "max_tokens");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("maximum allowed")
+        );
+    }
+    assert_eq!(upstream_calls(&env).await, before, "refused locally");
     assert_unharmed(&env, "after absurd max_tokens").await;
 }
