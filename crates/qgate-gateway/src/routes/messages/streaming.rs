@@ -65,7 +65,6 @@ pub async fn respond(state: AppState, rt: Arc<Runtime>, p: Prepared) -> Response
     let request_id = p.request_id.clone();
     // The task keeps the request's span, so lines logged after commit carry its id.
     let fut = drive(state.clone(), rt, p, head_tx, tx);
-    eprintln!("SIZE drive={}", std::mem::size_of_val(&fut));
     state
         .streams
         .spawn(fut.instrument(tracing::Span::current()));
