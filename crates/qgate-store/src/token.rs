@@ -87,6 +87,20 @@ pub trait TokenStore: Send + Sync + fmt::Debug + 'static {
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         self.save(account, token)
     }
+
+    /// A shared store that is unreachable or was so moments ago. Another instance may
+    /// then have rotated a refresh token without being able to share the new one yet,
+    /// so a refusal of ours is no verdict on the account.
+    fn recently_unreachable(&self) -> bool {
+        false
+    }
+
+    /// The shared store is reachable again: write to it what was saved only locally
+    /// while it was not (a refresh token rotated during an outage must reach the other
+    /// instances, or their next refresh presents the revoked one).
+    fn resync(&self) -> BoxFuture<'_, ()> {
+        Box::pin(std::future::ready(()))
+    }
 }
 
 /// A fencing token: each grant of an account's refresh lock gets a larger one, so writes

@@ -6,7 +6,11 @@
 //! lock held polls the stored token (every `lock_poll`) and adopts the holder's token as
 //! soon as it appears. If the holder dies, its lock expires (`lock_ttl`) and the next
 //! poll takes it. A store that cannot coordinate grants the lock uncoordinated: each
-//! instance then refreshes for itself, as without a shared store.
+//! instance then refreshes for itself, as without a shared store — except that a refusal
+//! of the refresh token is then transient, not a denial: with rotating refresh tokens the
+//! refusal may only mean that another instance rotated it during the outage (its new
+//! token reaches the store when the store is back: `TokenStore::resync`); the same holds
+//! for a few seconds after the store returns (`TokenStore::recently_unreachable`).
 
 use std::sync::Arc;
 
@@ -198,6 +202,23 @@ impl Inner {
         }
         match result {
             Ok(grant) => self.complete(grant, used, epoch, fence).await,
+            Err(RefreshError::Denied { code })
+                if self.store.is_shared()
+                    && (fence.value().is_none() || self.store.recently_unreachable()) =>
+            {
+                // Refreshing without the shared lock, or just after the store came
+                // back: another instance may have rotated this refresh token during the
+                // outage, and its new one is not readable here yet. Not a verdict on the
+                // account; asked again once the store has settled.
+                tracing::info!(account = %self.account_id, code = %code, "refresh token refused while the shared store was unreachable; treated as transient");
+                Err(self.fail(
+                    RefreshError::transient(
+                        Some(400),
+                        "refresh token refused while the shared token store was unreachable",
+                    ),
+                    epoch,
+                ))
+            }
             Err(err) => Err(self.fail(err, epoch)),
         }
     }

@@ -1,6 +1,7 @@
 //! Managers of several instances sharing one Redis token store: one refresh per account
 //! across instances, adoption of the holder's token, rotated tokens followed, a dead
-//! holder's lock outlived, and an unreachable Redis that changes nothing for callers.
+//! holder's lock outlived, an unreachable Redis that changes nothing for callers, and a
+//! refusal during an outage that is not taken for a verdict.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +10,7 @@ use jiff::{SignedDuration, Timestamp};
 use qgate_auth::{RefreshOptions, TokenManager};
 use qgate_store::redis::test_server::RedisServer;
 use qgate_store::redis::{EncryptionKey, RedisConfig, RedisStore, RedisTokenStore};
-use qgate_store::{CachedToken, Fence, FileTokenStore, TokenStore};
+use qgate_store::{CachedToken, Fence, FileTokenStore, RefreshLock, TokenStore};
 use secrecy::ExposeSecret;
 use tempfile::TempDir;
 
@@ -187,5 +188,60 @@ async fn with_redis_down_each_instance_refreshes_on_its_own() {
         local.refresh_token.expose_secret(),
         "aor-local",
         "the rotated token reached the disk"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_during_an_outage_is_transient_and_the_rotated_token_is_adopted_after_it() {
+    // Rotating refresh tokens: A's refresh during the outage revokes the configured token,
+    // so B's own refresh (with the configured token) is refused.
+    let h = Harness::start(Reply::invalid_grant()).await;
+    h.mock
+        .push(Reply::token("aoa-a", Some(3600), Some("aor-rotated-by-a")));
+    let mut cluster = Cluster::start(2);
+    let opts = RefreshOptions {
+        failure_backoff: Duration::from_millis(10),
+        ..RefreshOptions::default()
+    };
+    let managers = cluster.managers(&h, &opts);
+    cluster.server.stop();
+
+    assert_eq!(managers[0].access_token().await.unwrap().expose(), "aoa-a");
+    let refused = managers[1].access_token().await.unwrap_err();
+    assert!(
+        !refused.is_permanent(),
+        "a refusal without the shared lock is not a verdict on the account: {refused}"
+    );
+    assert_eq!(h.mock.hits(), 2);
+
+    // Redis returns (empty); A shares what it saved only locally; B, now coordinated,
+    // adopts A's token instead of presenting the revoked one again.
+    cluster.server.restart();
+    let redis = Cluster::redis(&cluster.server);
+    for store in &cluster.stores {
+        // A coordinated grant (a real fence) shows this store's connection is back.
+        let mut up = false;
+        for _ in 0..100 {
+            let lock = store.lock_refresh("probe", Duration::from_millis(1)).await;
+            if lock != RefreshLock::Granted(Fence::UNCOORDINATED) {
+                up = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(up, "redis reachable again within 2 s");
+    }
+    cluster.stores[0].resync().await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(managers[1].access_token().await.unwrap().expose(), "aoa-a");
+    assert_eq!(h.mock.hits(), 2, "no further refresh: B adopted A's token");
+    let stored = redis
+        .load_token(&cluster.key, "primary")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.token.refresh_token.expose_secret(),
+        "aor-rotated-by-a"
     );
 }

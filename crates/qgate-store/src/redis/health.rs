@@ -4,6 +4,9 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
 
 use tokio::sync::watch;
 
@@ -11,6 +14,8 @@ use tokio::sync::watch;
 pub struct Health {
     up: watch::Sender<bool>,
     errors: AtomicU64,
+    /// When an operation last failed to reach the server.
+    last_unreachable: Mutex<Option<Instant>>,
 }
 
 impl fmt::Debug for Health {
@@ -35,6 +40,7 @@ impl Health {
         Health {
             up: watch::Sender::new(true),
             errors: AtomicU64::new(0),
+            last_unreachable: Mutex::new(None),
         }
     }
 
@@ -45,6 +51,15 @@ impl Health {
     /// Failed operations since start (timeouts, connection errors, refused scripts).
     pub fn errors_total(&self) -> u64 {
         self.errors.load(Ordering::Relaxed)
+    }
+
+    /// Down now, or unreachable at some point in the last `window`.
+    pub fn unreachable_within(&self, window: Duration) -> bool {
+        !self.is_up()
+            || self
+                .last_unreachable
+                .lock()
+                .is_some_and(|at| at.elapsed() < window)
     }
 
     /// A receiver that sees every up/down change.
@@ -73,6 +88,7 @@ impl Health {
             self.record_ok();
             return;
         }
+        *self.last_unreachable.lock() = Some(Instant::now());
         let went_down = self.up.send_if_modified(|up| std::mem::replace(up, false));
         if went_down {
             tracing::warn!(op, error = %detail, "redis is unreachable; serving on local state until it returns");
@@ -96,6 +112,7 @@ mod tests {
         health.record_error("get", false, &"connection refused");
         health.record_error("get", false, &"connection refused");
         assert!(!health.is_up());
+        assert!(health.unreachable_within(Duration::ZERO));
         assert_eq!(health.errors_total(), 2);
         assert!(watcher.has_changed().unwrap_or(false));
         watcher.mark_unchanged();
@@ -103,6 +120,11 @@ mod tests {
         health.record_ok();
         health.record_ok();
         assert!(health.is_up());
+        assert!(
+            health.unreachable_within(Duration::from_secs(60)),
+            "the outage is recent"
+        );
+        assert!(!health.unreachable_within(Duration::ZERO));
         assert!(watcher.has_changed().unwrap_or(false));
         watcher.mark_unchanged();
 

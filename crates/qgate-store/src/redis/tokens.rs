@@ -10,7 +10,11 @@
 //! Durability first: `save` writes the local file *before* Redis, so a rotated refresh
 //! token survives a Redis outage; `load` takes whichever of the two is newer.
 
+use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
+
+use parking_lot::Mutex;
 
 use jiff::Timestamp;
 use secrecy::zeroize::Zeroizing;
@@ -211,6 +215,11 @@ impl RedisStore {
     }
 }
 
+/// How long after an outage a refused refresh token may still be one another instance
+/// rotated meanwhile and has not shared yet (instances share such tokens within a
+/// reconcile tick of reaching Redis again).
+const SETTLE_AFTER_OUTAGE: Duration = Duration::from_secs(10);
+
 /// Tokens shared by all instances, layered over this instance's local files.
 ///
 /// Exists only with an [`EncryptionKey`]: without one the gateway keeps tokens local.
@@ -219,11 +228,55 @@ pub struct RedisTokenStore {
     local: FileTokenStore,
     redis: RedisStore,
     key: EncryptionKey,
+    /// Accounts whose newest token was saved only locally (Redis unreachable).
+    unsynced: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl RedisTokenStore {
     pub fn new(local: FileTokenStore, redis: RedisStore, key: EncryptionKey) -> Self {
-        RedisTokenStore { local, redis, key }
+        RedisTokenStore {
+            local,
+            redis,
+            key,
+            unsynced: Arc::default(),
+        }
+    }
+
+    /// Write each token kept only locally during an outage to Redis (unless Redis holds
+    /// a newer one); those that still fail stay queued.
+    pub async fn resync_now(&self) {
+        let pending: Vec<String> = self.unsynced.lock().iter().cloned().collect();
+        for account in pending {
+            let token = match self.local.load(&account).await {
+                Ok(Some(token)) => token,
+                Ok(None) => {
+                    self.unsynced.lock().remove(&account);
+                    continue;
+                }
+                Err(err) => {
+                    tracing::warn!(account, error = %err, "could not read the local token to share it again");
+                    continue;
+                }
+            };
+            match self
+                .redis
+                .save_token(&self.key, &account, &token, Fence::UNCOORDINATED)
+                .await
+            {
+                Ok(written) => {
+                    self.unsynced.lock().remove(&account);
+                    tracing::info!(
+                        account,
+                        written,
+                        "token saved during the redis outage shared again"
+                    );
+                }
+                Err(err) => {
+                    tracing::debug!(account, error = %err, "token still kept locally only");
+                    return;
+                }
+            }
+        }
     }
 
     pub fn local(&self) -> &FileTokenStore {
@@ -262,13 +315,18 @@ impl RedisTokenStore {
             .save_token(&self.key, account, token, fence)
             .await
         {
-            Ok(true) => {}
+            Ok(true) => {
+                self.unsynced.lock().remove(account);
+            }
             Ok(false) if fence.value().is_some() => tracing::warn!(
                 account,
                 "this instance's refresh lock expired before its refresh completed; the newer token in redis is kept (ours stays local)"
             ),
             Ok(false) => tracing::debug!(account, "redis holds a newer token; not overwritten"),
-            Err(err) => tracing::debug!(account, error = %err, "token kept locally only"),
+            Err(err) => {
+                tracing::debug!(account, error = %err, "token kept locally only");
+                self.unsynced.lock().insert(account.to_owned());
+            }
         }
         local
     }
@@ -343,5 +401,13 @@ impl TokenStore for RedisTokenStore {
         fence: Fence,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(self.save_both(account, token, fence))
+    }
+
+    fn recently_unreachable(&self) -> bool {
+        self.redis.health().unreachable_within(SETTLE_AFTER_OUTAGE)
+    }
+
+    fn resync(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.resync_now())
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use secrecy::ExposeSecret;
 
-use super::{connect, dump, key};
+use super::{connect, dump, key, reconnected};
 use crate::redis::test_server::RedisServer;
 use crate::redis::{EncryptionKey, RedisError, RedisTokenStore};
 use crate::{CachedToken, Fence, FileTokenStore, RefreshLock, TokenStore};
@@ -262,4 +262,68 @@ async fn layered_store_lock_reports_busy_while_another_instance_holds_it() {
         store_b.lock_refresh("sim-1", ttl).await,
         RefreshLock::Granted(_)
     ));
+}
+
+#[tokio::test]
+async fn a_token_saved_during_an_outage_reaches_redis_when_it_returns() {
+    let mut server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let redis_a = connect(&server);
+    let store_a = RedisTokenStore::new(
+        FileTokenStore::new(dir.path().join("a")).unwrap(),
+        redis_a.clone(),
+        key(),
+    );
+    let redis_b = connect(&server);
+    let store_b = RedisTokenStore::new(
+        FileTokenStore::new(dir.path().join("b")).unwrap(),
+        redis_b.clone(),
+        key(),
+    );
+    store_a
+        .save("sim-1", &token("aoa-1", "aor-1", 600))
+        .await
+        .unwrap();
+    store_a
+        .save("sim-2", &token("aoa-x", "aor-x", 600))
+        .await
+        .unwrap();
+
+    // During the outage instance A rotates sim-1's refresh token: only its disk has it.
+    server.stop();
+    store_a
+        .save("sim-1", &token("aoa-2", "aor-2", 3600))
+        .await
+        .unwrap();
+    // Nothing to share while Redis is still down; the token stays queued.
+    store_a.resync().await;
+
+    // Redis comes back empty (no persistence). Before the resync, B cannot see A's token.
+    server.restart();
+    reconnected(&redis_a).await;
+    reconnected(&redis_b).await;
+    assert!(store_b.load("sim-1").await.unwrap().is_none());
+    store_a.resync().await;
+    let seen_by_b = store_b.load("sim-1").await.unwrap().unwrap();
+    assert_eq!(access_of(&seen_by_b), "aoa-2");
+    assert_eq!(seen_by_b.refresh_token.expose_secret(), "aor-2");
+    // Only what was saved during the outage is re-sent.
+    assert!(redis_a.load_token(&key(), "sim-2").await.unwrap().is_none());
+
+    // A newer token another instance stored meanwhile is never replaced by the resync.
+    server.stop();
+    store_a
+        .save("sim-1", &token("aoa-3", "aor-3", 4000))
+        .await
+        .unwrap();
+    server.restart();
+    reconnected(&redis_a).await;
+    reconnected(&redis_b).await;
+    store_b
+        .save("sim-1", &token("aoa-4", "aor-4", 7200))
+        .await
+        .unwrap();
+    store_a.resync().await;
+    let in_redis = redis_a.load_token(&key(), "sim-1").await.unwrap().unwrap();
+    assert_eq!(access_of(&in_redis.token), "aoa-4");
 }
