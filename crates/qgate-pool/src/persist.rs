@@ -31,6 +31,9 @@ pub struct SharedState {
     pub admin_enabled: Option<bool>,
     /// The stored state (a throttle may have elapsed already; readers evaluate it).
     pub state: AccountState,
+    /// When `state` was entered (ms since the epoch; 0 = never changed).
+    #[serde(default)]
+    pub state_since_ms: u64,
     pub breaker: BreakerRecord,
     #[serde(default)]
     pub unavailable_models: Vec<ModelMark>,

@@ -43,6 +43,9 @@ const NO_LATENCY: u64 = u64::MAX;
 pub(crate) struct AccountCore {
     /// Never `Disabled`: enablement is the pair of flags on the runtime.
     pub health: AccountState,
+    /// When `health` was last entered (decided here or adopted); orders concurrent
+    /// decisions of several instances (`adopt`).
+    pub health_since_ms: u64,
     pub breaker: Breaker,
     /// 429s in a row without a success; the next cooldown is base × 2^level.
     pub throttle_level: u32,
@@ -53,10 +56,18 @@ pub(crate) struct AccountCore {
     pub ttfe_ewma_ms: Option<f64>,
 }
 
+impl AccountCore {
+    pub(crate) fn set_health(&mut self, state: AccountState, now_ms: u64) {
+        self.health = state;
+        self.health_since_ms = now_ms;
+    }
+}
+
 impl Default for AccountCore {
     fn default() -> Self {
         AccountCore {
             health: AccountState::Active,
+            health_since_ms: 0,
             breaker: Breaker::default(),
             throttle_level: 0,
             overload_level: 0,

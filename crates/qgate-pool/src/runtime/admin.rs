@@ -99,7 +99,7 @@ impl AccountRuntime {
             t.model = Some(mark.model.clone());
             out.push(t);
         }
-        core.health = AccountState::Active;
+        core.set_health(AccountState::Active, now_ms);
         core.breaker.reset();
         core.throttle_level = 0;
         core.overload_level = 0;
@@ -118,7 +118,7 @@ impl AccountRuntime {
         let mut core = self.core.lock();
         let before = self.read(&core, now_ms);
         if matches!(core.health, AccountState::Throttled { .. }) {
-            core.health = AccountState::Active;
+            core.set_health(AccountState::Active, now_ms);
             core.throttle_level = 0;
         }
         core.breaker.reset();
@@ -136,7 +136,7 @@ impl AccountRuntime {
         let mut core = self.core.lock();
         let before = self.read(&core, now_ms);
         if matches!(core.health, AccountState::RefreshDenied { .. }) {
-            core.health = AccountState::Active;
+            core.set_health(AccountState::Active, now_ms);
         }
         let mut out = Vec::new();
         self.diff(before, &core, now_ms, "token refresh succeeded", &mut out);
@@ -160,7 +160,7 @@ impl AccountRuntime {
             && state.in_force(now_ms)
             && !matches!(state, AccountState::Disabled { .. })
         {
-            core.health = state;
+            core.set_health(state, now_ms);
         }
         let mut out = Vec::new();
         self.diff(before, &core, now_ms, "restored from saved state", &mut out);
@@ -174,6 +174,7 @@ impl AccountRuntime {
             account: self.id.clone(),
             admin_enabled: self.admin_override(),
             state: core.health.clone(),
+            state_since_ms: core.health_since_ms,
             breaker: core.breaker.record(),
             unavailable_models: core.model_marks.clone(),
             throttle_level: core.throttle_level,
@@ -188,10 +189,19 @@ impl AccountRuntime {
         let mut core = self.core.lock();
         let before = self.read(&core, now_ms);
         self.store_admin_override(remote.admin_enabled);
-        core.health = match &remote.state {
+        // Two instances may decide about one account at once, each before hearing of the
+        // other: the states merge (`merged_state`) rather than the later record undoing
+        // the other's decision. When ours is kept, the caller republishes it
+        // (`SharedState::state_since_ms` differs from the record's).
+        let remote_health = match &remote.state {
             AccountState::Disabled { .. } => AccountState::Active,
             other => other.clone(),
         };
+        let ours = (&core.health, core.health_since_ms);
+        if !merged_keeps_ours(ours, (&remote_health, remote.state_since_ms), now_ms) {
+            core.health = remote_health;
+            core.health_since_ms = remote.state_since_ms;
+        }
         core.breaker.adopt(&remote.breaker);
         core.model_marks = remote.unavailable_models.clone();
         core.throttle_level = remote.throttle_level;
@@ -207,5 +217,141 @@ impl AccountRuntime {
         );
         self.sync_gates(&core);
         out
+    }
+}
+
+/// Whether merging our state with another instance's keeps ours. Symmetric, so both
+/// instances end on the same state whichever hears of the other first:
+/// - `Active` is only ever entered by a lift (admin reset, a successful probe or token
+///   refresh): a lift wins over everything older, and loses to anything newer;
+/// - otherwise what is in force beats what has elapsed, the more severe state beats the
+///   less severe one (as within one instance: a late 429 does not undo a suspension),
+///   and between equals the newer wins.
+pub(crate) fn merged_keeps_ours(
+    ours: (&AccountState, u64),
+    theirs: (&AccountState, u64),
+    now_ms: u64,
+) -> bool {
+    // The last two fields only break exact ties, the same way on both sides.
+    fn rank(state: &AccountState, since: u64, now_ms: u64) -> (u8, u8, u64, u64, &str) {
+        let (in_force, severity) = match state {
+            AccountState::Active => (0, 0),
+            s if s.in_force(now_ms) => (1, s.severity()),
+            _ => (0, 0),
+        };
+        let until = state.until_ms().unwrap_or(u64::MAX);
+        (
+            in_force,
+            severity,
+            since,
+            until,
+            state.reason().unwrap_or(""),
+        )
+    }
+    let (a, b) = (ours, theirs);
+    let a_lift = matches!(a.0, AccountState::Active);
+    let b_lift = matches!(b.0, AccountState::Active);
+    match (a_lift, b_lift) {
+        (true, false) => a.1 > b.1 || !b.0.in_force(now_ms),
+        (false, true) => b.1 <= a.1 && a.0.in_force(now_ms),
+        _ => rank(a.0, a.1, now_ms) >= rank(b.0, b.1, now_ms),
+    }
+}
+
+#[cfg(test)]
+mod merge_tests {
+    use super::merged_keeps_ours;
+    use crate::state::AccountState;
+
+    const NOW: u64 = 10_000;
+
+    fn quota() -> AccountState {
+        AccountState::QuotaExhausted {
+            until_ms: NOW + 60_000,
+            reason: "quota".into(),
+        }
+    }
+    fn throttled(until_ms: u64) -> AccountState {
+        AccountState::Throttled {
+            until_ms,
+            reason: "429".into(),
+        }
+    }
+    fn suspended() -> AccountState {
+        AccountState::Suspended {
+            since_ms: 5_000,
+            reason: "suspended".into(),
+        }
+    }
+
+    /// Exactly one side keeps its state, and both sides agree which.
+    fn winner(a: (&AccountState, u64), b: (&AccountState, u64)) -> AccountState {
+        let a_keeps = merged_keeps_ours(a, b, NOW);
+        let b_keeps = merged_keeps_ours(b, a, NOW);
+        assert_ne!(
+            a_keeps, b_keeps,
+            "{a:?} vs {b:?}: the merge must be symmetric"
+        );
+        if a_keeps { a.0.clone() } else { b.0.clone() }
+    }
+
+    #[test]
+    fn exact_ties_are_broken_the_same_way_on_both_sides() {
+        assert_eq!(
+            winner(
+                (&throttled(NOW + 100), 5_000),
+                (&throttled(NOW + 900), 5_000)
+            ),
+            throttled(NOW + 900)
+        );
+    }
+
+    #[test]
+    fn an_older_active_record_does_not_undo_a_newer_decision() {
+        assert_eq!(
+            winner((&quota(), 5_000), (&AccountState::Active, 0)),
+            quota()
+        );
+    }
+
+    #[test]
+    fn a_newer_lift_undoes_an_older_state() {
+        assert_eq!(
+            winner((&suspended(), 5_000), (&AccountState::Active, 6_000)),
+            AccountState::Active
+        );
+    }
+
+    #[test]
+    fn a_newer_throttle_does_not_undo_an_older_quota_in_force() {
+        assert_eq!(
+            winner((&quota(), 5_000), (&throttled(NOW + 500), 6_000)),
+            quota()
+        );
+    }
+
+    #[test]
+    fn the_more_severe_state_wins_and_elapsed_states_lose() {
+        assert_eq!(
+            winner((&quota(), 6_000), (&suspended(), 5_000)),
+            suspended()
+        );
+        assert_eq!(
+            winner((&throttled(NOW - 1), 7_000), (&quota(), 5_000)),
+            quota()
+        );
+        // Two throttles in force: the newer.
+        assert_eq!(
+            winner(
+                (&throttled(NOW + 100), 5_000),
+                (&throttled(NOW + 900), 6_000)
+            ),
+            throttled(NOW + 900)
+        );
+        // An elapsed state and an older lift: the lift.
+        assert_eq!(
+            winner((&throttled(NOW - 1), 7_000), (&AccountState::Active, 5_000)),
+            AccountState::Active
+        );
     }
 }

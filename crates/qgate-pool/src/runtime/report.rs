@@ -147,7 +147,7 @@ impl AccountCore {
                 return;
             }
         }
-        self.health = state;
+        self.set_health(state, now_ms);
     }
 
     fn throttle(&mut self, now_ms: u64, retry_after_ms: Option<u64>, cfg: &PoolConfig) {
@@ -173,10 +173,13 @@ impl AccountCore {
                 (period, reason)
             }
         };
-        self.health = AccountState::Throttled {
-            until_ms: now_ms.saturating_add(period),
-            reason,
-        };
+        self.set_health(
+            AccountState::Throttled {
+                until_ms: now_ms.saturating_add(period),
+                reason,
+            },
+            now_ms,
+        );
     }
 
     fn exhaust_quota(&mut self, now_ms: u64, reset_at_ms: Option<u64>) {
