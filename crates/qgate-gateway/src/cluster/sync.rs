@@ -94,7 +94,10 @@ pub(super) async fn run_reconciler(
         };
         if recovered {
             cluster.republish_known();
+            cluster.republish_admin_if_lost().await;
         }
+        // Tokens saved only locally while Redis was unreachable (nothing when none were).
+        state.account_admin.deps.store.resync().await;
         cluster.reconcile(&state).await;
         ticks += 1;
         if ticks.is_multiple_of(HEARTBEAT_EVERY_TICKS) {
@@ -159,6 +162,19 @@ impl Cluster {
         self.wake_publisher.notify_one();
     }
 
+    /// After an outage: a Redis that lost its data has no admin document; offer ours
+    /// again (the versions it hands out now start above every earlier one).
+    async fn republish_admin_if_lost(&self) {
+        if self.key.is_none() || self.admin_version.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        if let Ok(0) = self.redis.admin_version().await {
+            tracing::info!("redis lost the admin account changes; sharing ours again");
+            self.admin_dirty.store(true, Ordering::Release);
+            self.wake_publisher.notify_one();
+        }
+    }
+
     /// Re-read every account's state and the admin version; apply what is newer.
     pub(super) async fn reconcile(&self, state: &AppState) {
         let rt = state.runtime();
@@ -208,10 +224,22 @@ impl Cluster {
             }
             seen.insert(id.clone(), record.stamp_ms);
         }
-        let transitions = state.runtime().pool.apply_remote(&record.state, now_ms());
+        let rt = state.runtime();
+        let transitions = rt.pool.apply_remote(&record.state, now_ms());
         for t in &transitions {
             tracing::info!(account = %t.account, from = t.from.as_str(), to = t.to.as_str(),
                 until_ms = ?t.until_ms, origin = %record.origin, "account transition from another instance");
+        }
+        // The merge kept our state (decided here while the other instance had not heard
+        // of it): publish it again, so the other instance merges it too.
+        if rt
+            .pool
+            .shared_state(id.as_str())
+            .is_some_and(|mine| mine.state_since_ms != record.state.state_since_ms)
+        {
+            let stamp = now_ms().max(record.stamp_ms + 1);
+            self.dirty.lock().insert(id, stamp);
+            self.wake_publisher.notify_one();
         }
     }
 

@@ -92,9 +92,15 @@ return {1}
 
 /// Replace the admin record, bump its version and announce the version.
 /// KEYS: admin record, admin version. ARGV: sealed record, origin, channel.
-/// Returns the new version.
+/// Returns the new version: above the stored one and never below the server's clock in
+/// milliseconds, so a Redis that lost its data (restarted without persistence) still
+/// hands out versions above every one the instances saw before.
 const WRITE_ADMIN: &str = r"
-local version = redis.call('INCR', KEYS[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local version = tonumber(redis.call('GET', KEYS[2]) or '0') + 1
+if version < now then version = now end
+redis.call('SET', KEYS[2], version)
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('PUBLISH', ARGV[3], cjson.encode({kind = 'admin', origin = ARGV[2], version = version}))
 return version

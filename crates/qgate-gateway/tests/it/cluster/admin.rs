@@ -146,3 +146,81 @@ async fn add_patch_disable_enable_and_remove_reach_every_instance() {
         assert_eq!(s, 200, "{v}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_changes_still_spread_after_redis_lost_its_data() {
+    let mut c = TestCluster::start(
+        2,
+        super::admin_opts(2).sim(qgate_sim::SimConfig {
+            accounts: 4,
+            ..Default::default()
+        }),
+    )
+    .await;
+    // Several changes on gateway 0 first, so its last seen version is well above one.
+    for n in [3, 4] {
+        let creds = qgate_sim::credentials(n);
+        let (s, v) = c
+            .admin(
+                0,
+                Method::POST,
+                "/accounts",
+                Some(json!({
+                    "id": format!("sim-{n}"),
+                    "refresh_token": creds.refresh_token,
+                    "client_id": creds.client_id,
+                    "client_secret": creds.client_secret
+                })),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+    }
+    for weight in 2..8 {
+        let (s, v) = c
+            .admin(
+                0,
+                Method::PATCH,
+                "/accounts/sim-4",
+                Some(json!({"weight": weight})),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+    }
+    assert!(
+        eventually(SPREAD, || async {
+            account(&c, 1, "sim-4").await.1["weight"] == 7
+        })
+        .await,
+        "gateway 1 has both added accounts and the last patch"
+    );
+
+    // Redis restarts without persistence: the admin document and its version are gone.
+    c.redis.stop();
+    c.redis.restart();
+    for i in [0, 1] {
+        assert!(
+            eventually(SPREAD * 4, || async {
+                c.get(i, "/health").await.1["redis"] == "up"
+            })
+            .await,
+            "gateway {i} reconnects"
+        );
+    }
+    // A change made now on gateway 1 reaches gateway 0, whatever it saw before.
+    let (s, v) = c
+        .admin(1, Method::DELETE, "/accounts/sim-3?timeout_secs=1", None)
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert!(
+        eventually(SPREAD * 2, || async {
+            account(&c, 0, "sim-3").await.0 == 404
+        })
+        .await,
+        "gateway 0 applies the removal made after the restart"
+    );
+    // And an instance joining now gets the whole account set, sim-4 included: the
+    // document was shared again after the restart.
+    let late = c.add_node(&[]).await;
+    assert_eq!(account(&c, late, "sim-4").await.0, 200);
+    assert_eq!(account(&c, late, "sim-3").await.0, 404);
+}

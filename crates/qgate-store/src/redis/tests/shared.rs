@@ -99,17 +99,18 @@ async fn admin_record_is_sealed_versioned_and_announced() {
     assert_eq!(store.admin_version().await.unwrap(), 0);
 
     let doc = br#"{"added":[{"id":"x","refresh_token":"aor-admin-secret"}]}"#;
-    assert_eq!(store.write_admin(&key(), "gw-a", doc).await.unwrap(), 1);
+    let first = store.write_admin(&key(), "gw-a", doc).await.unwrap();
     assert_eq!(
         next_event(&mut sub).await,
         ClusterEvent::Admin {
             origin: "gw-a".into(),
-            version: 1
+            version: first
         }
     );
-    assert_eq!(store.write_admin(&key(), "gw-b", b"{}").await.unwrap(), 2);
+    let second = store.write_admin(&key(), "gw-b", b"{}").await.unwrap();
+    assert!(second > first, "{second} after {first}");
     let read = store.read_admin(&key()).await.unwrap().unwrap();
-    assert_eq!(read.version, 2);
+    assert_eq!(read.version, second);
     assert_eq!(&*read.document, b"{}");
 
     store.write_admin(&key(), "gw-a", doc).await.unwrap();
@@ -178,4 +179,33 @@ async fn a_subscription_ends_when_the_server_goes_away() {
         .expect("the stream notices the lost connection");
     assert!(ended.is_none());
     assert!(store.subscribe().await.is_err());
+}
+
+#[tokio::test]
+async fn admin_versions_keep_rising_after_redis_loses_its_data() {
+    let mut server = RedisServer::start();
+    let store = connect(&server);
+    let mut before = 0;
+    for _ in 0..3 {
+        before = store.write_admin(&key(), "gw-a", b"{}").await.unwrap();
+    }
+    // Versions follow the server's clock in milliseconds, so they are far above a count.
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    assert!(
+        before + 60_000 > now_ms && before < now_ms + 60_000,
+        "{before} vs {now_ms}"
+    );
+
+    server.stop();
+    server.restart();
+    super::reconnected(&store).await;
+    assert_eq!(store.admin_version().await.unwrap(), 0, "the data is gone");
+    let after = store.write_admin(&key(), "gw-b", b"{}").await.unwrap();
+    assert!(
+        after > before,
+        "{after} must exceed {before} seen before the restart"
+    );
 }
