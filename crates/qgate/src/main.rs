@@ -77,6 +77,10 @@ enum Command {
     },
 }
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     // A `.env` in the working directory is read if present (never overriding real env).
