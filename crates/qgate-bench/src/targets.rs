@@ -135,6 +135,11 @@ const PASS_THROUGH: &[&str] = &[
     "RUST_LOG",
     "LOAD_BALANCE_STRATEGY",
     "STICKY_SESSIONS",
+    // Runtime and allocator tuning, for experiments.
+    "TOKIO_WORKER_THREADS",
+    "GLIBC_TUNABLES",
+    "MIMALLOC_PURGE_DELAY",
+    "MIMALLOC_ARENA_EAGER_COMMIT",
 ];
 
 pub async fn spawn_qgate(
