@@ -160,7 +160,14 @@ impl AccountRuntime {
             && state.in_force(now_ms)
             && !matches!(state, AccountState::Disabled { .. })
         {
-            core.set_health(state, now_ms);
+            // Entered before the restart, at a time we know only for lasting states: a
+            // lift another instance made meanwhile must still win over it.
+            let since = match &state {
+                AccountState::Suspended { since_ms, .. }
+                | AccountState::RefreshDenied { since_ms, .. } => *since_ms,
+                _ => 0,
+            };
+            core.set_health(state, since.min(now_ms));
         }
         let mut out = Vec::new();
         self.diff(before, &core, now_ms, "restored from saved state", &mut out);

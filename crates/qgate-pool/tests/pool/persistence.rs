@@ -177,3 +177,63 @@ fn persisted_json_has_a_readable_shape() {
         }])
     );
 }
+
+#[test]
+fn concurrent_decisions_of_two_instances_merge_the_same_way_on_both() {
+    let here = four();
+    let there = four();
+    // `there` decides a quota state; a moment later `here`, not having heard of it,
+    // publishes "a" for a transient failure (its state still active).
+    fail(
+        &there,
+        "a",
+        Outcome::QuotaExhausted {
+            reset_at_ms: Some(T0 + 86_400_000),
+        },
+        T0,
+    );
+    here.report("a", Outcome::Transient, T0 + 5);
+    let from_here = here.shared_state("a").unwrap();
+    let from_there = there.shared_state("a").unwrap();
+    there.apply_remote(&from_here, T0 + 10);
+    here.apply_remote(&from_there, T0 + 10);
+    for pool in [&here, &there] {
+        assert_eq!(state_of(pool, "a", T0 + 10), StateKind::QuotaExhausted);
+    }
+    // An admin reset made after it wins everywhere.
+    here.reset("a", T0 + 15).unwrap();
+    there.apply_remote(&here.shared_state("a").unwrap(), T0 + 20);
+    assert_eq!(state_of(&there, "a", T0 + 20), StateKind::Active);
+}
+
+#[test]
+fn a_state_restored_at_startup_yields_to_a_reset_made_while_the_instance_was_down() {
+    let up = four();
+    fail(&up, "a", Outcome::Suspended, T0);
+    let saved = up.export_persistent();
+    // Another instance resets "a" while this one is down...
+    up.reset("a", T0 + 30_000).unwrap();
+    let reset = up.shared_state("a").unwrap();
+    // ...and this one comes back with the suspension from its state file.
+    let restarted = four();
+    restarted.import_persistent(saved, T0 + 60_000);
+    assert_eq!(state_of(&restarted, "a", T0 + 60_000), StateKind::Suspended);
+    restarted.apply_remote(&reset, T0 + 60_000);
+    assert_eq!(state_of(&restarted, "a", T0 + 60_000), StateKind::Active);
+    // A record that never changed the state does not lift the restored one.
+    let other = four();
+    let untouched = other.shared_state("b").unwrap();
+    restarted.import_persistent(
+        vec![PersistedState {
+            account: "b".parse().unwrap(),
+            admin_enabled: None,
+            state: Some(AccountState::Suspended {
+                since_ms: T0,
+                reason: "saved".into(),
+            }),
+        }],
+        T0 + 60_000,
+    );
+    restarted.apply_remote(&untouched, T0 + 60_000);
+    assert_eq!(state_of(&restarted, "b", T0 + 60_000), StateKind::Suspended);
+}
