@@ -130,7 +130,7 @@ impl StreamTranslator {
         self.start(out);
         match event {
             Event::InitialResponse { .. } | Event::MessageMetadata { .. } => {}
-            Event::AssistantResponse { content } => self.text(&content, out),
+            Event::AssistantResponse { content } => self.text(content, out),
             Event::ToolUse {
                 tool_use_id,
                 name,
@@ -141,7 +141,7 @@ impl StreamTranslator {
                     self.release_tool_calls(vec![finished], out);
                 }
             }
-            Event::Reasoning { text, signature } => self.reasoning(&text, signature, out),
+            Event::Reasoning { text, signature } => self.reasoning(text, signature, out),
             usage @ (Event::Metering { .. }
             | Event::ContextUsage { .. }
             | Event::TokenUsage { .. }) => {
@@ -210,19 +210,19 @@ impl StreamTranslator {
         self.upstream_usage.credits()
     }
 
-    fn text(&mut self, content: &str, out: &mut Vec<StreamEvent>) {
+    fn text(&mut self, content: String, out: &mut Vec<StreamEvent>) {
         let Some(splitter) = &mut self.leading_thinking else {
             self.blocks.text(content, out);
             return;
         };
-        splitter.push(content, &mut self.pieces);
+        splitter.push(&content, &mut self.pieces);
         if splitter.is_passthrough() {
             self.leading_thinking = None;
         }
         self.write_pieces(out);
     }
 
-    fn reasoning(&mut self, text: &str, signature: Option<String>, out: &mut Vec<StreamEvent>) {
+    fn reasoning(&mut self, text: String, signature: Option<String>, out: &mut Vec<StreamEvent>) {
         if !self.cfg.thinking {
             return;
         }
@@ -245,8 +245,8 @@ impl StreamTranslator {
     fn write_pieces(&mut self, out: &mut Vec<StreamEvent>) {
         for piece in self.pieces.drain(..) {
             match piece {
-                Piece::Thinking(thinking) => self.blocks.thinking(&thinking, out),
-                Piece::Text(text) => self.blocks.text(&text, out),
+                Piece::Thinking(thinking) => self.blocks.thinking(thinking, out),
+                Piece::Text(text) => self.blocks.text(text, out),
             }
         }
     }

@@ -43,7 +43,8 @@ impl BlockWriter {
     }
 
     /// Appends text to the open text block, opening one if needed.
-    pub(super) fn text(&mut self, text: &str, out: &mut Vec<StreamEvent>) {
+    /// Takes the text by value: the delta carries it as it arrived, without a copy.
+    pub(super) fn text(&mut self, text: String, out: &mut Vec<StreamEvent>) {
         if text.is_empty() {
             return;
         }
@@ -51,24 +52,22 @@ impl BlockWriter {
             Some(OpenBlock::Text { index }) => index,
             Some(OpenBlock::Thinking { .. }) | None => self.start_text(out),
         };
-        self.output_tokens.add(text);
+        self.output_tokens.add(&text);
         out.push(StreamEvent::ContentBlockDelta {
             index,
-            delta: Delta::TextDelta {
-                text: text.to_owned(),
-            },
+            delta: Delta::TextDelta { text },
         });
     }
 
     /// Writes `text` as a block of its own, separate from the text around it.
     pub(super) fn separate_text(&mut self, text: &str, out: &mut Vec<StreamEvent>) {
         self.close(out);
-        self.text(text, out);
+        self.text(text.to_owned(), out);
         self.close(out);
     }
 
     /// Appends thinking to the open thinking block, opening one if needed.
-    pub(super) fn thinking(&mut self, thinking: &str, out: &mut Vec<StreamEvent>) {
+    pub(super) fn thinking(&mut self, thinking: String, out: &mut Vec<StreamEvent>) {
         if thinking.is_empty() {
             return;
         }
@@ -76,12 +75,10 @@ impl BlockWriter {
             Some(OpenBlock::Thinking { index, .. }) => index,
             Some(OpenBlock::Text { .. }) | None => self.start_thinking(out),
         };
-        self.output_tokens.add(thinking);
+        self.output_tokens.add(&thinking);
         out.push(StreamEvent::ContentBlockDelta {
             index,
-            delta: Delta::ThinkingDelta {
-                thinking: thinking.to_owned(),
-            },
+            delta: Delta::ThinkingDelta { thinking },
         });
     }
 

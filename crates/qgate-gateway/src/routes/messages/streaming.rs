@@ -32,6 +32,8 @@ use tracing::Instrument;
 struct SseSink {
     tx: mpsc::Sender<Bytes>,
     buf: Vec<u8>,
+    /// Bytes of the previous batch.
+    last_len: usize,
     blocked: Duration,
 }
 
@@ -40,9 +42,13 @@ impl Sink for SseSink {
         if events.is_empty() {
             return Ok(());
         }
+        // The buffer goes out with the chunk; size the next one like the last batch, so
+        // it is not grown from nothing by repeated reallocation.
+        self.buf.reserve(self.last_len.max(256));
         for e in events {
             e.write_sse(&mut self.buf);
         }
+        self.last_len = self.buf.len();
         let chunk = Bytes::from(std::mem::take(&mut self.buf));
         let began = Instant::now();
         let r = self.tx.send(chunk).await.map_err(|_| ClientGone);
@@ -119,7 +125,8 @@ async fn drive(
     let watch = tx.clone();
     let mut sink = SseSink {
         tx,
-        buf: Vec::with_capacity(1024),
+        buf: Vec::new(),
+        last_len: 1024,
         blocked: Duration::ZERO,
     };
     let mut tr = StreamTranslator::new(stream_config(&p));
