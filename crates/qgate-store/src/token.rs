@@ -101,6 +101,11 @@ pub trait TokenStore: Send + Sync + fmt::Debug + 'static {
     fn resync(&self) -> BoxFuture<'_, ()> {
         Box::pin(std::future::ready(()))
     }
+
+    /// The shared store came back and may have lost its data (a restart without
+    /// persistence): queue `accounts` for [`TokenStore::resync`], which writes each local
+    /// record unless the store holds a newer one.
+    fn mark_unsynced(&self, _accounts: &[&str]) {}
 }
 
 /// A fencing token: each grant of an account's refresh lock gets a larger one, so writes

@@ -410,4 +410,9 @@ impl TokenStore for RedisTokenStore {
     fn resync(&self) -> BoxFuture<'_, ()> {
         Box::pin(self.resync_now())
     }
+
+    fn mark_unsynced(&self, accounts: &[&str]) {
+        let mut unsynced = self.unsynced.lock();
+        unsynced.extend(accounts.iter().map(|a| (*a).to_owned()));
+    }
 }

@@ -307,8 +307,20 @@ async fn a_token_saved_during_an_outage_reaches_redis_when_it_returns() {
     let seen_by_b = store_b.load("sim-1").await.unwrap().unwrap();
     assert_eq!(access_of(&seen_by_b), "aoa-2");
     assert_eq!(seen_by_b.refresh_token.expose_secret(), "aor-2");
-    // Only what was saved during the outage is re-sent.
+    // Only what was saved during the outage is re-sent...
     assert!(redis_a.load_token(&key(), "sim-2").await.unwrap().is_none());
+    // ...unless the gateway says Redis lost its data: then every account it names.
+    store_a.mark_unsynced(&["sim-2", "sim-unknown"]);
+    store_a.resync().await;
+    let sim2 = redis_a.load_token(&key(), "sim-2").await.unwrap().unwrap();
+    assert_eq!(access_of(&sim2.token), "aoa-x");
+    assert!(
+        redis_a
+            .load_token(&key(), "sim-unknown")
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // A newer token another instance stored meanwhile is never replaced by the resync.
     server.stop();
