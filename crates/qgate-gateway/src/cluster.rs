@@ -63,7 +63,12 @@ pub struct Cluster {
     /// Newest state stamp seen per account (published or applied).
     seen: Mutex<HashMap<AccountId, u64>>,
     admin_dirty: AtomicBool,
+    /// Redis lost the admin record: offer ours, unless another instance did first.
+    admin_refill: AtomicBool,
     admin_version: AtomicU64,
+    /// The admin document this instance last published or installed: the common base
+    /// for merging its unpublished changes with another instance's document.
+    admin_base: Mutex<Option<crate::reload::AccountChanges>>,
     /// Counters already added to Redis, per account.
     flushed: Mutex<HashMap<AccountId, Counts>>,
     /// Serialises counter flushes so a delta is never added twice.
@@ -92,7 +97,9 @@ impl Cluster {
             dirty: Mutex::default(),
             seen: Mutex::default(),
             admin_dirty: AtomicBool::new(false),
+            admin_refill: AtomicBool::new(false),
             admin_version: AtomicU64::new(0),
+            admin_base: Mutex::default(),
             flushed: Mutex::default(),
             flush_turn: tokio::sync::Mutex::new(()),
             wake_publisher: Notify::new(),

@@ -19,8 +19,10 @@ use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
 impl Cluster {
-    /// Write this instance's account changes; false when it must be retried.
-    pub(super) async fn publish_admin(&self, state: &AppState) -> bool {
+    /// Write this instance's account changes; false when it must be retried. With
+    /// `refill`, only into a Redis that has no admin record (it lost its data): the first
+    /// instance to refill wins, the others install its document.
+    pub(super) async fn publish_admin(&self, state: &AppState, refill: bool) -> bool {
         let Some(key) = &self.key else {
             return true;
         };
@@ -32,9 +34,27 @@ impl Cluster {
                 return true;
             }
         };
-        match self.redis.write_admin(key, &self.instance, &document).await {
+        // Based on the last document seen here: if another instance wrote since, nothing
+        // is written; its document is read and merged with ours, and we try again.
+        let base = self.admin_version.load(Ordering::Acquire);
+        let written = self
+            .redis
+            .write_admin_based_on(key, &self.instance, &document, base)
+            .await;
+        match written {
+            Ok(0) if refill => {
+                tracing::debug!("another instance refilled the admin record first");
+                self.wake_reconciler.notify_one();
+                true
+            }
+            Ok(0) => {
+                tracing::info!("another instance changed the accounts first; merging and retrying");
+                self.wake_reconciler.notify_one();
+                false
+            }
             Ok(version) => {
                 self.admin_version.fetch_max(version, Ordering::AcqRel);
+                *self.admin_base.lock() = Some(changes);
                 self.forget_removed(state).await;
                 tracing::info!(
                     version,
@@ -51,11 +71,22 @@ impl Cluster {
 
     /// Install the stored admin document if it is newer than the last one seen.
     pub(super) async fn apply_admin(&self, state: &AppState) {
-        let Some(changes) = self.load_admin_changes().await else {
+        let Some(theirs) = self.read_newer_admin().await else {
             return;
         };
+        // Changes made here and not published yet (Redis was down, or the write is
+        // still to come) are merged in, not overwritten; they stay pending and go out
+        // with the merged document.
+        let mut changes = if self.admin_dirty.load(Ordering::Acquire) {
+            let base = self.admin_base.lock().clone().unwrap_or_default();
+            let ours = state.account_admin.changes();
+            tracing::info!("merging unpublished admin changes with another instance's");
+            AccountChanges::merge3(&base, &ours, &theirs)
+        } else {
+            theirs.clone()
+        };
+        *self.admin_base.lock() = Some(theirs);
         let cfg = state.config.load_full();
-        let mut changes = changes;
         changes.reconcile(&cfg);
         let before: HashSet<AccountId> = state.runtime().accounts.keys().cloned().collect();
         if let Err(err) = reload::install(state, cfg, changes).await {
@@ -106,8 +137,16 @@ impl Cluster {
     }
 
     /// The stored admin document when it is newer than the last one seen here (marking
-    /// it seen). Also used at startup, before the pool is built.
+    /// it seen), as the base of later merges. Used at startup, before the pool is built.
     pub async fn load_admin_changes(&self) -> Option<AccountChanges> {
+        let changes = self.read_newer_admin().await?;
+        *self.admin_base.lock() = Some(changes.clone());
+        Some(changes)
+    }
+
+    /// The stored admin document when it is newer than the last one seen here (marking
+    /// it seen).
+    async fn read_newer_admin(&self) -> Option<AccountChanges> {
         let key = self.key.as_ref()?;
         let record = match self.redis.read_admin(key).await {
             Ok(record) => record?,

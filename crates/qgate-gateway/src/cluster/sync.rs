@@ -95,6 +95,11 @@ pub(super) async fn run_reconciler(
         if recovered {
             cluster.republish_known();
             cluster.republish_admin_if_lost().await;
+            // A Redis restarted without persistence lost every token record: offer ours
+            // again (a newer one stored meanwhile is kept).
+            let rt = state.runtime();
+            let ids: Vec<&str> = rt.pool.account_ids().map(|id| id.as_str()).collect();
+            state.account_admin.deps.store.mark_unsynced(&ids);
         }
         // Tokens saved only locally while Redis was unreachable (nothing when none were).
         state.account_admin.deps.store.resync().await;
@@ -104,7 +109,10 @@ pub(super) async fn run_reconciler(
             cluster.heartbeat().await;
         }
         cluster.flush_counts(&state).await;
-        if !cluster.dirty.lock().is_empty() || cluster.admin_dirty.load(Ordering::Acquire) {
+        if !cluster.dirty.lock().is_empty()
+            || cluster.admin_dirty.load(Ordering::Acquire)
+            || cluster.admin_refill.load(Ordering::Acquire)
+        {
             cluster.wake_publisher.notify_one();
         }
     }
@@ -145,8 +153,15 @@ impl Cluster {
                 }
             }
         }
-        if self.admin_dirty.swap(false, Ordering::AcqRel) && !self.publish_admin(state).await {
-            self.admin_dirty.store(true, Ordering::Release);
+        if self.admin_dirty.swap(false, Ordering::AcqRel) {
+            self.admin_refill.store(false, Ordering::Release);
+            if !self.publish_admin(state, false).await {
+                self.admin_dirty.store(true, Ordering::Release);
+            }
+        } else if self.admin_refill.swap(false, Ordering::AcqRel)
+            && !self.publish_admin(state, true).await
+        {
+            self.admin_refill.store(true, Ordering::Release);
         }
     }
 
@@ -170,7 +185,7 @@ impl Cluster {
         }
         if let Ok(0) = self.redis.admin_version().await {
             tracing::info!("redis lost the admin account changes; sharing ours again");
-            self.admin_dirty.store(true, Ordering::Release);
+            self.admin_refill.store(true, Ordering::Release);
             self.wake_publisher.notify_one();
         }
     }

@@ -256,3 +256,134 @@ impl AccountChanges {
         }
     }
 }
+
+impl AccountChanges {
+    /// Three-way merge for instances sharing one document: `ours` made local changes on
+    /// top of `base` (the last document both sides knew) that are not published yet, and
+    /// `theirs` arrived meanwhile. Per account, whatever `ours` changed relative to `base`
+    /// wins; everything else comes from `theirs`. So a change made here during a Redis
+    /// outage survives another instance's document written before it was shared.
+    pub fn merge3(base: &AccountChanges, ours: &AccountChanges, theirs: &AccountChanges) -> Self {
+        // Compared by value through serde (`NewAccount` holds secrets and has no `Eq`);
+        // the values never leave this function.
+        fn by_id(list: &[NewAccount]) -> BTreeMap<&str, (&NewAccount, serde_json::Value)> {
+            list.iter()
+                .map(|a| {
+                    let v = serde_json::to_value(a).unwrap_or(serde_json::Value::Null);
+                    (a.id.as_str(), (a, v))
+                })
+                .collect()
+        }
+        let (b, o, t) = (by_id(&base.added), by_id(&ours.added), by_id(&theirs.added));
+        let mut ids: Vec<&str> = o.keys().chain(t.keys()).copied().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut added = Vec::new();
+        for id in ids {
+            let ours_changed = o.get(id).map(|x| &x.1) != b.get(id).map(|x| &x.1);
+            let pick = if ours_changed { o.get(id) } else { t.get(id) };
+            if let Some((account, _)) = pick {
+                added.push((*account).clone());
+            }
+        }
+
+        let in_list = |list: &[AccountId], id: &AccountId| list.contains(id);
+        let mut removed: Vec<AccountId> = Vec::new();
+        for id in ours
+            .removed
+            .iter()
+            .chain(&theirs.removed)
+            .chain(&base.removed)
+        {
+            if removed.contains(id) {
+                continue;
+            }
+            let ours_changed = in_list(&ours.removed, id) != in_list(&base.removed, id);
+            let keep = if ours_changed {
+                in_list(&ours.removed, id)
+            } else {
+                in_list(&theirs.removed, id)
+            };
+            if keep {
+                removed.push(id.clone());
+            }
+        }
+
+        let mut patched = BTreeMap::new();
+        for id in ours.patched.keys().chain(theirs.patched.keys()) {
+            let ours_changed = ours.patched.get(id) != base.patched.get(id);
+            let pick = if ours_changed {
+                ours.patched.get(id)
+            } else {
+                theirs.patched.get(id)
+            };
+            if let Some(patch) = pick {
+                patched.insert(id.clone(), patch.clone());
+            }
+        }
+        AccountChanges {
+            added,
+            removed,
+            patched,
+        }
+    }
+}
+
+#[cfg(test)]
+mod merge_tests {
+    use super::*;
+
+    fn account(id: &str, weight: u32) -> NewAccount {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "refresh_token": format!("r-{id}"), "weight": weight
+        }))
+        .unwrap()
+    }
+
+    fn ids(c: &AccountChanges) -> Vec<String> {
+        c.added.iter().map(|a| a.id.clone()).collect()
+    }
+
+    #[test]
+    fn changes_of_both_sides_survive() {
+        let base = AccountChanges {
+            added: vec![account("a", 1), account("b", 1)],
+            ..Default::default()
+        };
+        // Here: "c" added and "a" re-weighted while Redis was down.
+        let ours = AccountChanges {
+            added: vec![account("a", 5), account("b", 1), account("c", 1)],
+            ..Default::default()
+        };
+        // There: "b" removed, "d" added, a configured account deleted and patched.
+        let theirs = AccountChanges {
+            added: vec![account("a", 1), account("d", 1)],
+            removed: vec!["cfg-1".parse().unwrap()],
+            patched: BTreeMap::from([(
+                "cfg-2".parse().unwrap(),
+                AccountPatch {
+                    weight: Some(3),
+                    ..Default::default()
+                },
+            )]),
+        };
+        let merged = AccountChanges::merge3(&base, &ours, &theirs);
+        assert_eq!(ids(&merged), ["a", "c", "d"]);
+        let a = serde_json::to_value(&merged.added[0]).unwrap();
+        assert_eq!(a["weight"], 5, "our edit of a wins: {a}");
+        assert_eq!(merged.removed, vec!["cfg-1".parse::<AccountId>().unwrap()]);
+        assert_eq!(merged.patched.len(), 1);
+    }
+
+    #[test]
+    fn without_local_changes_theirs_is_taken_whole() {
+        let base = AccountChanges {
+            added: vec![account("a", 1)],
+            removed: vec!["cfg-1".parse().unwrap()],
+            ..Default::default()
+        };
+        let theirs = AccountChanges::default();
+        let merged = AccountChanges::merge3(&base, &base, &theirs);
+        assert!(merged.added.is_empty() && merged.removed.is_empty());
+    }
+}

@@ -91,11 +91,19 @@ return {1}
 ";
 
 /// Replace the admin record, bump its version and announce the version.
-/// KEYS: admin record, admin version. ARGV: sealed record, origin, channel.
+/// KEYS: admin record, admin version. ARGV: sealed record, origin, channel, and the
+/// version the writer's document is based on ('-': write whatever is stored). With a base,
+/// the write happens only if the stored version is still that base or nothing is stored
+/// (a Redis that lost its data); otherwise it returns 0 and writes nothing: another
+/// instance wrote first, and the writer must merge its changes into that document.
 /// Returns the new version: above the stored one and never below the server's clock in
 /// milliseconds, so a Redis that lost its data (restarted without persistence) still
 /// hands out versions above every one the instances saw before.
 const WRITE_ADMIN: &str = r"
+local current = tonumber(redis.call('GET', KEYS[2]) or '0')
+if ARGV[4] ~= '-' and current ~= 0 and current ~= tonumber(ARGV[4]) then
+  return 0
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local version = tonumber(redis.call('GET', KEYS[2]) or '0') + 1

@@ -255,6 +255,30 @@ impl RedisStore {
         origin: &str,
         document: &[u8],
     ) -> Result<u64, RedisError> {
+        self.write_admin_with(key, origin, document, None).await
+    }
+
+    /// [`RedisStore::write_admin`] only if the stored record is still at version `base`
+    /// (the one the document was derived from) or Redis holds none (it lost its data);
+    /// `Ok(0)` when another instance wrote in between.
+    pub async fn write_admin_based_on(
+        &self,
+        key: &EncryptionKey,
+        origin: &str,
+        document: &[u8],
+        base: u64,
+    ) -> Result<u64, RedisError> {
+        self.write_admin_with(key, origin, document, Some(base))
+            .await
+    }
+
+    async fn write_admin_with(
+        &self,
+        key: &EncryptionKey,
+        origin: &str,
+        document: &[u8],
+        base: Option<u64>,
+    ) -> Result<u64, RedisError> {
         let sealed = key.seal(Purpose::AdminAccounts, self.keys().prefix(), document)?;
         let mut conn = self.conn();
         let mut call = self.scripts().write_admin.prepare_invoke();
@@ -262,7 +286,8 @@ impl RedisStore {
             .key(self.keys().admin_version())
             .arg(sealed)
             .arg(origin)
-            .arg(self.keys().events());
+            .arg(self.keys().events())
+            .arg(base.map_or_else(|| "-".to_owned(), |v| v.to_string()));
         self.run_slow(
             "write admin",
             async move { call.invoke_async(&mut conn).await },

@@ -224,3 +224,47 @@ async fn admin_changes_still_spread_after_redis_lost_its_data() {
     assert_eq!(account(&c, late, "sim-4").await.0, 200);
     assert_eq!(account(&c, late, "sim-3").await.0, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_added_during_an_outage_survives_the_other_instance_refilling_redis() {
+    let mut c = TestCluster::start(
+        2,
+        super::admin_opts(2).sim(qgate_sim::SimConfig {
+            accounts: 4,
+            ..Default::default()
+        }),
+    )
+    .await;
+    let add = |n: usize| {
+        let creds = qgate_sim::credentials(n);
+        json!({
+            "id": format!("sim-{n}"),
+            "refresh_token": creds.refresh_token,
+            "client_id": creds.client_id,
+            "client_secret": creds.client_secret
+        })
+    };
+    let (s, v) = c.admin(0, Method::POST, "/accounts", Some(add(3))).await;
+    assert_eq!(s, 201, "{v}");
+    assert!(eventually(SPREAD, || async { account(&c, 1, "sim-3").await.0 == 200 }).await);
+
+    // Redis goes away (losing its data); gateway 0 takes an admin change meanwhile.
+    c.redis.stop();
+    let (s, v) = c.admin(0, Method::POST, "/accounts", Some(add(4))).await;
+    assert_eq!(s, 201, "{v}");
+    c.redis.restart();
+    // Both instances refill Redis as they reconnect; whichever writes first, the account
+    // added during the outage ends up everywhere, and nothing earlier is lost.
+    for i in [0, 1] {
+        assert!(
+            eventually(SPREAD * 4, || async {
+                account(&c, i, "sim-4").await.0 == 200 && account(&c, i, "sim-3").await.0 == 200
+            })
+            .await,
+            "gateway {i} has both added accounts"
+        );
+    }
+    // And it stays: a late joiner gets the same set.
+    let late = c.add_node(&[]).await;
+    assert_eq!(account(&c, late, "sim-4").await.0, 200);
+}

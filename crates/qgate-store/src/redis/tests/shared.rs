@@ -203,9 +203,27 @@ async fn admin_versions_keep_rising_after_redis_loses_its_data() {
     server.restart();
     super::reconnected(&store).await;
     assert_eq!(store.admin_version().await.unwrap(), 0, "the data is gone");
-    let after = store.write_admin(&key(), "gw-b", b"{}").await.unwrap();
+    let after = store
+        .write_admin_based_on(&key(), "gw-b", b"{}", before)
+        .await
+        .unwrap();
     assert!(
         after > before,
         "{after} must exceed {before} seen before the restart"
     );
+    // A second instance refilling the empty Redis a moment later, from the same old
+    // base, writes nothing: it must merge into what is there now.
+    let second = store
+        .write_admin_based_on(&key(), "gw-c", br#"{"x":1}"#, before)
+        .await
+        .unwrap();
+    assert_eq!(second, 0);
+    let read = store.read_admin(&key()).await.unwrap().unwrap();
+    assert_eq!(&*read.document, b"{}");
+    // Based on the current version, it goes through.
+    let third = store
+        .write_admin_based_on(&key(), "gw-c", br#"{"x":1}"#, after)
+        .await
+        .unwrap();
+    assert!(third > after);
 }
