@@ -8,8 +8,10 @@
 //! instance keeps its own admin changes. Enable, disable and reset are pool state and
 //! travel with it (`cluster/sync.rs`), key or not.
 //!
-//! Two admin changes made on different instances in the same instant: the later write
-//! of the whole document wins (last writer wins), like two operators editing one file.
+//! Two instances changing accounts at once (or during an outage): writes are
+//! compare-and-set on the version the writer last saw; the one refused merges the other's
+//! document with its own (`AccountChanges::merge3`) and writes again, so both survive.
+//! Two edits of the *same* account: the one written last wins.
 
 use super::Cluster;
 use crate::reload::{self, AccountChanges};
