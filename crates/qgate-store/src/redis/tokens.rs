@@ -318,10 +318,17 @@ impl RedisTokenStore {
             Ok(true) => {
                 self.unsynced.lock().remove(account);
             }
-            Ok(false) if fence.value().is_some() => tracing::warn!(
-                account,
-                "this instance's refresh lock expired before its refresh completed; the newer token in redis is kept (ours stays local)"
-            ),
+            Ok(false) if fence.value().is_some() => {
+                // Our lock expired, or Redis lost its data and handed the fence out
+                // anew. Our exchange succeeded, so with rotating refresh tokens ours may
+                // be the only valid one: offer it again outside the lock, where it is kept
+                // only if no newer token is stored.
+                tracing::warn!(
+                    account,
+                    "the refresh lock was lost before the token was saved; offering it to redis again unless a newer one is there"
+                );
+                self.unsynced.lock().insert(account.to_owned());
+            }
             Ok(false) => tracing::debug!(account, "redis holds a newer token; not overwritten"),
             Err(err) => {
                 tracing::debug!(account, error = %err, "token kept locally only");

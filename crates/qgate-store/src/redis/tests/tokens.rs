@@ -339,3 +339,32 @@ async fn a_token_saved_during_an_outage_reaches_redis_when_it_returns() {
     let in_redis = redis_a.load_token(&key(), "sim-1").await.unwrap().unwrap();
     assert_eq!(access_of(&in_redis.token), "aoa-4");
 }
+
+#[tokio::test]
+async fn a_token_refused_for_a_lost_fence_is_offered_again_unless_a_newer_one_is_stored() {
+    let mut server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let redis = connect(&server);
+    let store = RedisTokenStore::new(
+        FileTokenStore::new(dir.path().join("a")).unwrap(),
+        redis.clone(),
+        key(),
+    );
+    let RefreshLock::Granted(fence) = store.lock_refresh("sim-1", Duration::from_secs(30)).await
+    else {
+        panic!("the lock is granted");
+    };
+    // Redis restarts without its data while the refresh runs: the fence is unknown now.
+    server.stop();
+    server.restart();
+    reconnected(&redis).await;
+    let rotated = token("aoa-rotated", "aor-rotated", 3600);
+    store.save_fenced("sim-1", &rotated, fence).await.unwrap();
+    assert!(
+        redis.load_token(&key(), "sim-1").await.unwrap().is_none(),
+        "the fenced write is refused"
+    );
+    store.resync().await;
+    let stored = redis.load_token(&key(), "sim-1").await.unwrap().unwrap();
+    assert_eq!(stored.token.refresh_token.expose_secret(), "aor-rotated");
+}
