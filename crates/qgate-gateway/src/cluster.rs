@@ -69,6 +69,9 @@ pub struct Cluster {
     /// The admin document this instance last published or installed: the common base
     /// for merging its unpublished changes with another instance's document.
     admin_base: Mutex<Option<crate::reload::AccountChanges>>,
+    /// One admin write or install at a time: a write must never pair the version just
+    /// read with a document that does not include it yet.
+    admin_turn: tokio::sync::Mutex<()>,
     /// Counters already added to Redis, per account.
     flushed: Mutex<HashMap<AccountId, Counts>>,
     /// Serialises counter flushes so a delta is never added twice.
@@ -100,6 +103,7 @@ impl Cluster {
             admin_refill: AtomicBool::new(false),
             admin_version: AtomicU64::new(0),
             admin_base: Mutex::default(),
+            admin_turn: tokio::sync::Mutex::new(()),
             flushed: Mutex::default(),
             flush_turn: tokio::sync::Mutex::new(()),
             wake_publisher: Notify::new(),

@@ -28,6 +28,7 @@ impl Cluster {
         let Some(key) = &self.key else {
             return true;
         };
+        let _turn = self.admin_turn.lock().await;
         let changes = state.account_admin.changes();
         let document = match serde_json::to_vec(&changes) {
             Ok(document) => secrecy::zeroize::Zeroizing::new(document),
@@ -73,6 +74,7 @@ impl Cluster {
 
     /// Install the stored admin document if it is newer than the last one seen.
     pub(super) async fn apply_admin(&self, state: &AppState) {
+        let _turn = self.admin_turn.lock().await;
         let Some(theirs) = self.read_newer_admin().await else {
             return;
         };
