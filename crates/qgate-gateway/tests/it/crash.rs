@@ -332,6 +332,7 @@ async fn kill_9_never_loses_a_refresh_token_or_tears_admin_state() {
             task.abort();
         }
         admin_log.absorb(ops.await.unwrap());
+        rig.proxy.quiesce().await;
 
         // Accounts to check on disk: configured ones, and added ones possibly present.
         let mut tokens: BTreeMap<usize, String> = rig.configured.clone();

@@ -61,12 +61,15 @@ struct Proxy {
     upstream: String,
     http: reqwest::Client,
     seen: Arc<Mutex<Seen>>,
+    exchanges: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// A running proxy.
 pub struct RecordingProxy {
     pub base: String,
     pub seen: Arc<Mutex<Seen>>,
+    /// Token exchanges forwarded and not yet recorded.
+    exchanges: Arc<std::sync::atomic::AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -80,10 +83,12 @@ impl RecordingProxy {
     /// Forwards everything to `upstream` (the simulator's base URL).
     pub async fn start(upstream: String) -> RecordingProxy {
         let seen = Arc::new(Mutex::new(Seen::default()));
+        let exchanges = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let proxy = Proxy {
             upstream,
             http: reqwest::Client::new(),
             seen: seen.clone(),
+            exchanges: exchanges.clone(),
         };
         let app = axum::Router::new().fallback(forward).with_state(proxy);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -91,7 +96,25 @@ impl RecordingProxy {
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        RecordingProxy { base, seen, task }
+        RecordingProxy {
+            base,
+            seen,
+            exchanges,
+            task,
+        }
+    }
+
+    /// Waits (5 s at most) until no token exchange is in flight: a refresh the gateway
+    /// sent just before it was killed still reaches the token service (which rotates),
+    /// and must be recorded before the disk is judged.
+    pub async fn quiesce(&self) {
+        for _ in 0..500 {
+            if self.exchanges.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("a token exchange stayed in flight for 5 s");
     }
 }
 
@@ -123,6 +146,36 @@ async fn forward(State(proxy): State<Proxy>, request: Request) -> Response {
             outgoing = outgoing.header(name, value);
         }
     }
+    let is_token_exchange = path == "/token" || path == "/refreshToken";
+    if is_token_exchange {
+        // Run to the end even if the gateway is killed meanwhile (dropping this handler),
+        // so every rotation the token service makes is recorded.
+        proxy
+            .exchanges
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let exchanges = proxy.exchanges.clone();
+        let seen = proxy.seen.clone();
+        let exchange = tokio::spawn(async move {
+            let result = async {
+                let answer = outgoing.send().await.ok()?;
+                let code = answer.status().as_u16();
+                let bytes = answer.bytes().await.ok()?;
+                record_exchange(&seen, &body, &bytes);
+                Some((code, bytes))
+            }
+            .await;
+            exchanges.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            result
+        });
+        return match exchange.await.ok().flatten() {
+            Some((code, bytes)) => Response::builder()
+                .status(code)
+                .header("content-type", "application/json")
+                .body(Body::from(bytes))
+                .unwrap_or_else(|_| status(500)),
+            None => status(502),
+        };
+    }
     let Ok(answer) = outgoing.send().await else {
         return status(502);
     };
@@ -132,16 +185,7 @@ async fn forward(State(proxy): State<Proxy>, request: Request) -> Response {
             response = response.header(name, value);
         }
     }
-    let is_token_exchange = path == "/token" || path == "/refreshToken";
-    let body = if is_token_exchange {
-        let Ok(bytes) = answer.bytes().await else {
-            return status(502);
-        };
-        record_exchange(&proxy.seen, &body, &bytes);
-        Body::from(bytes)
-    } else {
-        Body::from_stream(answer.bytes_stream())
-    };
+    let body = Body::from_stream(answer.bytes_stream());
     response.body(body).unwrap_or_else(|_| status(500))
 }
 
