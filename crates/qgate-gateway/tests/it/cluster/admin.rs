@@ -159,19 +159,8 @@ async fn admin_changes_still_spread_after_redis_lost_its_data() {
     .await;
     // Several changes on gateway 0 first, so its last seen version is well above one.
     for n in [3, 4] {
-        let creds = qgate_sim::credentials(n);
         let (s, v) = c
-            .admin(
-                0,
-                Method::POST,
-                "/accounts",
-                Some(json!({
-                    "id": format!("sim-{n}"),
-                    "refresh_token": creds.refresh_token,
-                    "client_id": creds.client_id,
-                    "client_secret": creds.client_secret
-                })),
-            )
+            .admin(0, Method::POST, "/accounts", Some(new_account(n)))
             .await;
         assert_eq!(s, 201, "{v}");
     }
@@ -235,22 +224,17 @@ async fn an_account_added_during_an_outage_survives_the_other_instance_refilling
         }),
     )
     .await;
-    let add = |n: usize| {
-        let creds = qgate_sim::credentials(n);
-        json!({
-            "id": format!("sim-{n}"),
-            "refresh_token": creds.refresh_token,
-            "client_id": creds.client_id,
-            "client_secret": creds.client_secret
-        })
-    };
-    let (s, v) = c.admin(0, Method::POST, "/accounts", Some(add(3))).await;
+    let (s, v) = c
+        .admin(0, Method::POST, "/accounts", Some(new_account(3)))
+        .await;
     assert_eq!(s, 201, "{v}");
     assert!(eventually(SPREAD, || async { account(&c, 1, "sim-3").await.0 == 200 }).await);
 
     // Redis goes away (losing its data); gateway 0 takes an admin change meanwhile.
     c.redis.stop();
-    let (s, v) = c.admin(0, Method::POST, "/accounts", Some(add(4))).await;
+    let (s, v) = c
+        .admin(0, Method::POST, "/accounts", Some(new_account(4)))
+        .await;
     assert_eq!(s, 201, "{v}");
     c.redis.restart();
     // Both instances refill Redis as they reconnect; whichever writes first, the account
@@ -267,4 +251,15 @@ async fn an_account_added_during_an_outage_survives_the_other_instance_refilling
     // And it stays: a late joiner gets the same set.
     let late = c.add_node(&[]).await;
     assert_eq!(account(&c, late, "sim-4").await.0, 200);
+}
+
+/// `POST /accounts` body for simulator account `n`.
+fn new_account(n: usize) -> serde_json::Value {
+    let creds = qgate_sim::credentials(n);
+    json!({
+        "id": format!("sim-{n}"),
+        "refresh_token": creds.refresh_token,
+        "client_id": creds.client_id,
+        "client_secret": creds.client_secret
+    })
 }
