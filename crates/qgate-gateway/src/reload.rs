@@ -38,7 +38,7 @@ pub struct AccountAdmin {
     changes: Mutex<AccountChanges>,
     draining: Mutex<HashSet<AccountId>>,
     /// One account-set change at a time (admin calls and reloads).
-    apply: tokio::sync::Mutex<()>,
+    pub(crate) apply: tokio::sync::Mutex<()>,
     /// Build-and-write of the state document as one step, so saves never go backwards.
     save: tokio::sync::Mutex<()>,
 }
@@ -165,8 +165,8 @@ pub async fn install(
     Ok(())
 }
 
-/// Applies one change to the persisted account changes, installs the result and saves
-/// it. `edit` sees the current changes and the configuration; an error from it refuses
+/// Applies one change to the persisted account changes, installs the result, shares it
+/// with the other instances and saves it. `edit` sees the current changes and the configuration; an error from it refuses
 /// the change.
 pub async fn change_accounts(
     state: &AppState,
@@ -178,6 +178,12 @@ pub async fn change_accounts(
     let mut changes = admin.changes();
     edit(&mut changes, &cfg)?;
     install(state, cfg, changes).await?;
+    // Marked while the change still holds the lock: an install of another instance's
+    // document waits for it and then sees the change as unpublished, so merges it in
+    // instead of overwriting it.
+    if let Some(cluster) = &state.cluster {
+        cluster.admin_changed();
+    }
     admin.save(&state.runtime()).await
 }
 

@@ -21,14 +21,31 @@ use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
 impl Cluster {
+    /// Share this instance's unpublished account changes, or refill a Redis that lost the
+    /// admin record. The pending flags are taken and, on failure, put back inside the
+    /// turn: an install in between would otherwise see nothing pending and overwrite the
+    /// changes with the other instance's document.
+    pub(super) async fn publish_admin(&self, state: &AppState) {
+        let _turn = self.admin_turn.lock().await;
+        if self.admin_dirty.swap(false, Ordering::AcqRel) {
+            self.admin_refill.store(false, Ordering::Release);
+            if !self.write_admin(state, false).await {
+                self.admin_dirty.store(true, Ordering::Release);
+            }
+        } else if self.admin_refill.swap(false, Ordering::AcqRel)
+            && !self.write_admin(state, true).await
+        {
+            self.admin_refill.store(true, Ordering::Release);
+        }
+    }
+
     /// Write this instance's account changes; false when it must be retried. With
     /// `refill`, only into a Redis that has no admin record (it lost its data): the first
-    /// instance to refill wins, the others install its document.
-    pub(super) async fn publish_admin(&self, state: &AppState, refill: bool) -> bool {
+    /// instance to refill wins, the others install its document. Called in the turn.
+    async fn write_admin(&self, state: &AppState, refill: bool) -> bool {
         let Some(key) = &self.key else {
             return true;
         };
-        let _turn = self.admin_turn.lock().await;
         let changes = state.account_admin.changes();
         let document = match serde_json::to_vec(&changes) {
             Ok(document) => secrecy::zeroize::Zeroizing::new(document),
@@ -75,6 +92,9 @@ impl Cluster {
     /// Install the stored admin document if it is newer than the last one seen.
     pub(super) async fn apply_admin(&self, state: &AppState) {
         let _turn = self.admin_turn.lock().await;
+        // No local change in the middle of this: one made now is either installed
+        // already and marked pending (merged below) or made after, on top of this.
+        let _one_at_a_time = state.account_admin.apply.lock().await;
         let Some(theirs) = self.read_newer_admin().await else {
             return;
         };

@@ -153,16 +153,7 @@ impl Cluster {
                 }
             }
         }
-        if self.admin_dirty.swap(false, Ordering::AcqRel) {
-            self.admin_refill.store(false, Ordering::Release);
-            if !self.publish_admin(state, false).await {
-                self.admin_dirty.store(true, Ordering::Release);
-            }
-        } else if self.admin_refill.swap(false, Ordering::AcqRel)
-            && !self.publish_admin(state, true).await
-        {
-            self.admin_refill.store(true, Ordering::Release);
-        }
+        self.publish_admin(state).await;
     }
 
     /// After an outage: what we decided or adopted may be missing from Redis (a restarted

@@ -412,13 +412,6 @@ pub async fn probe(
 }
 
 pub(super) fn audit<T>(state: &AppState, action: &str, result: &AdminResult<T>) {
-    // The account set changed here: the other instances install the same change.
-    if result.is_ok()
-        && matches!(action, "add" | "patch" | "remove")
-        && let Some(cluster) = &state.cluster
-    {
-        cluster.admin_changed();
-    }
     let outcome = match result {
         Ok(_) => "success",
         Err(AdminError::NotFound(_)) => "not_found",

@@ -253,6 +253,77 @@ async fn an_account_added_during_an_outage_survives_the_other_instance_refilling
     assert_eq!(account(&c, late, "sim-4").await.0, 200);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_made_on_two_instances_at_the_same_time_all_survive() {
+    // sim-1..6 configured. Each gateway adds and removes its own accounts while the other
+    // does the same, so their writes keep colliding: every refused write must merge, and
+    // no install of the other's document may overwrite a change not yet shared (the chaos
+    // soak saw a removed account come back).
+    let mut c = TestCluster::start(
+        2,
+        super::admin_opts(6).sim(qgate_sim::SimConfig {
+            accounts: 12,
+            ..Default::default()
+        }),
+    )
+    .await;
+    let plans: [&[(bool, usize)]; 2] = [
+        &[(false, 1), (true, 7), (false, 2), (true, 8), (true, 11)],
+        &[(false, 3), (true, 9), (false, 4), (true, 10), (true, 12)],
+    ];
+    let run = |i: usize| {
+        let c = &c;
+        async move {
+            for &(add, n) in plans[i] {
+                let (s, v) = if add {
+                    c.admin(i, Method::POST, "/accounts", Some(new_account(n)))
+                        .await
+                } else {
+                    let path = format!("/accounts/sim-{n}?timeout_secs=1");
+                    c.admin(i, Method::DELETE, &path, None).await
+                };
+                assert!(s == 200 || s == 201, "gateway {i}, sim-{n}: {s} {v}");
+            }
+        }
+    };
+    tokio::join!(run(0), run(1));
+    let present = [5, 6, 7, 8, 9, 10, 11, 12];
+    let gone = [1, 2, 3, 4];
+    for i in [0, 1] {
+        let converged = eventually(SPREAD * 4, || async {
+            for n in present {
+                if account(&c, i, &format!("sim-{n}")).await.0 != 200 {
+                    return false;
+                }
+            }
+            for n in gone {
+                if account(&c, i, &format!("sim-{n}")).await.0 != 404 {
+                    return false;
+                }
+            }
+            true
+        })
+        .await;
+        assert!(converged, "gateway {i} has every change of both instances");
+    }
+    // Nothing settles back afterwards: a late joiner gets the same set.
+    let late = c.add_node(&[]).await;
+    for n in present {
+        assert_eq!(
+            account(&c, late, &format!("sim-{n}")).await.0,
+            200,
+            "sim-{n}"
+        );
+    }
+    for n in gone {
+        assert_eq!(
+            account(&c, late, &format!("sim-{n}")).await.0,
+            404,
+            "sim-{n}"
+        );
+    }
+}
+
 /// `POST /accounts` body for simulator account `n`.
 fn new_account(n: usize) -> serde_json::Value {
     let creds = qgate_sim::credentials(n);
