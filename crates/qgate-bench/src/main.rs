@@ -69,6 +69,10 @@ struct RunArgs {
     /// 2 s + 0.5 ms per stream).
     #[arg(long, value_parser = parse_duration)]
     hold: Option<Duration>,
+    /// How long qgate is left idle after the load phases before its RSS is read again
+    /// (freed memory is given back after a quiet spell; default 25 s, 0 with --quick).
+    #[arg(long, value_parser = parse_duration)]
+    settle: Option<Duration>,
     /// Targets, comma-separated: direct, nginx, qgate.
     #[arg(long, default_value = "direct,nginx,qgate")]
     targets: String,
@@ -188,6 +192,7 @@ fn settings(args: RunArgs) -> Result<run::Settings> {
         concurrency: args.concurrency.unwrap_or(16),
         streams: args.streams.unwrap_or(if quick { 200 } else { 10_000 }),
         hold: args.hold,
+        settle: pick(args.settle, 0, 25_000),
         rounds: args.rounds.unwrap_or(if quick { 1 } else { 3 }).max(1),
         targets,
         phases,

@@ -243,6 +243,9 @@ pub struct Memory {
     pub qgate_idle_rss_kib: Option<u64>,
     /// qgate after every load phase, with nothing in flight.
     pub qgate_after_load_rss_kib: Option<u64>,
+    /// qgate `settle_secs` after the load phases, still idle.
+    pub qgate_settled_rss_kib: Option<u64>,
+    pub settle_secs: f64,
     pub nginx_idle_rss_kib: Option<u64>,
     pub streams: Vec<(String, StreamsMemory)>,
 }

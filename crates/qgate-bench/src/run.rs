@@ -43,6 +43,7 @@ pub struct Settings {
     pub concurrency: usize,
     pub streams: usize,
     pub hold: Option<Duration>,
+    pub settle: Duration,
     pub rounds: u32,
     pub targets: Targets,
     pub phases: Phases,
@@ -173,6 +174,11 @@ pub async fn run(settings: &Settings) -> Result<Report> {
         phases.extend(reports);
     }
     memory.qgate_after_load_rss_kib = relay_rss("qgate");
+    if !settings.settle.is_zero() && memory.qgate_after_load_rss_kib.is_some() {
+        tokio::time::sleep(settings.settle).await;
+        memory.qgate_settled_rss_kib = relay_rss("qgate");
+        memory.settle_secs = settings.settle.as_secs_f64();
+    }
     if settings.phases.streams && held_count > 0 {
         for target in list.iter().filter(|t| t.relay.is_some()) {
             let held = held_streams(settings, held_count, target, sim.addr).await?;

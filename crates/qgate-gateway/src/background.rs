@@ -1,6 +1,9 @@
 //! Long-lived background work, each with a `run(shutdown)` and spawned in one place
 //! ([`spawn_all`]) so shutdown waits for it: the token refresher and the state writer
-//! (pool states that must survive a restart).
+//! (pool states that must survive a restart), and giving freed memory back when idle
+//! (`background/memory.rs`).
+
+mod memory;
 
 use crate::dispatch::now_ms;
 use crate::state::AppState;
@@ -36,6 +39,7 @@ pub fn spawn_all(
         crate::webhooks::RetryPolicy::default(),
         shutdown.clone(),
     ));
+    tracker.spawn(memory::run(state.clone(), shutdown.clone()));
     tracker.spawn(run_state_writer(state.clone(), shutdown));
 }
 

@@ -106,6 +106,8 @@ pub struct Metrics {
     queue_wait: Histogram,
     tokens: Family<TokenLabels, Counter>,
     ops: OpsMetrics,
+    /// Client requests finished, any status (the idle test of `background::memory`).
+    finished: std::sync::atomic::AtomicU64,
     /// Per-key usage, fed by `add_tokens` (the one place request tokens are counted).
     key_book: Option<Arc<crate::keys::KeyBook>>,
     /// Where account transitions go besides the breaker counter (webhooks).
@@ -202,6 +204,7 @@ impl Metrics {
         ops.register(&mut registry);
         Metrics {
             ops,
+            finished: std::sync::atomic::AtomicU64::new(0),
             key_book: None,
             transition_sink: None,
             cluster: None,
@@ -329,6 +332,8 @@ impl Metrics {
         total: Duration,
         overhead: Option<Duration>,
     ) {
+        self.finished
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.client_requests
             .get_or_create(&StatusCodeLabel {
                 status: status.to_string(),
@@ -343,6 +348,11 @@ impl Metrics {
         if let Some(o) = overhead {
             self.overhead.observe(o.as_secs_f64());
         }
+    }
+
+    /// Client requests finished so far.
+    pub fn finished_requests(&self) -> u64 {
+        self.finished.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn observe_ttft(&self, model: &str, ttft: Duration) {
