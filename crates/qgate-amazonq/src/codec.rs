@@ -1,16 +1,20 @@
 //! Incremental decoding of the AWS event-stream (`application/vnd.amazon.eventstream`)
 //! into typed [`Event`]s, and the encoder the simulator uses.
 //!
-//! Framing, header types and both CRCs are AWS's own `aws-smithy-eventstream`. On top of
-//! it this module adds what a proxy needs: a hard cap on frame length checked from the
-//! prelude (before buffering the frame), an early prelude-CRC check so a corrupt length
-//! never makes us wait for bytes that will not come, and a truncation check at end of
-//! input. A corrupt, truncated or oversized stream is an error, never a panic.
+//! Encoding is AWS's own `aws-smithy-eventstream`. Decoding reads each frame in place
+//! (`codec/frame.rs`: the same checks as that crate's reader, held to it by tests, without
+//! its per-header copies), and adds what a proxy needs: a hard cap on frame length checked
+//! from the prelude (before buffering the frame), an early prelude-CRC check so a corrupt
+//! length never makes us wait for bytes that will not come, and a truncation check at end
+//! of input. A corrupt, truncated or oversized stream is an error, never a panic.
+
+mod frame;
 
 use crate::event::{Event, StreamError};
 use aws_smithy_eventstream::frame::{read_message_from, write_message_to};
 use aws_smithy_types::event_stream::{Header, HeaderValue, Message};
 use bytes::{Buf, Bytes, BytesMut};
+use frame::Frame;
 
 /// Frames longer than this are rejected (the service's own limit is far below it).
 pub const MAX_FRAME_LEN: u32 = 16 * 1024 * 1024;
@@ -78,11 +82,13 @@ impl EventStreamDecoder {
     /// The next complete event, `Ok(None)` when more bytes are needed.
     pub fn next_event(&mut self) -> Result<Option<Event>, DecodeFailure> {
         loop {
-            let Some(message) = self.next_message()? else {
+            let Some(total) = self.buffered_frame()? else {
                 return Ok(None);
             };
+            let event = interpret(&Frame::parse(&self.buf[..total])?);
+            self.buf.advance(total);
             self.frames += 1;
-            match interpret(&message)? {
+            match event? {
                 Some(ev) => return Ok(Some(ev)),
                 None => self.ignored += 1,
             }
@@ -98,7 +104,8 @@ impl EventStreamDecoder {
         }
     }
 
-    fn next_message(&mut self) -> Result<Option<Message>, DecodeError> {
+    /// The length of the frame at the front of the buffer once all of it is there.
+    fn buffered_frame(&mut self) -> Result<Option<usize>, DecodeError> {
         if self.buf.len() < PRELUDE_LEN {
             return Ok(None);
         }
@@ -119,29 +126,18 @@ impl EventStreamDecoder {
             self.buf.reserve(total - self.buf.len());
             return Ok(None);
         }
-        let frame = self.buf.split_to(total).freeze();
-        read_message_from(frame)
-            .map(Some)
-            .map_err(|e| DecodeError::Frame(e.to_string()))
+        Ok(Some(total))
     }
 }
 
-fn header_str<'a>(message: &'a Message, name: &str) -> Option<&'a str> {
-    message
-        .headers()
-        .iter()
-        .find(|h| h.name().as_str() == name)
-        .and_then(|h| h.value().as_string().ok())
-        .map(|s| s.as_str())
-}
-
-fn interpret(message: &Message) -> Result<Option<Event>, DecodeFailure> {
-    let message_type =
-        header_str(message, ":message-type").ok_or(DecodeError::MissingMessageType)?;
+fn interpret(frame: &Frame<'_>) -> Result<Option<Event>, DecodeFailure> {
+    let message_type = frame
+        .header_str(":message-type")
+        .ok_or(DecodeError::MissingMessageType)?;
     match message_type {
         "event" => {
-            let event_type = header_str(message, ":event-type").unwrap_or_default();
-            Event::from_payload(event_type, message.payload()).map_err(|e| {
+            let event_type = frame.header_str(":event-type").unwrap_or_default();
+            Event::from_payload(event_type, frame.payload).map_err(|e| {
                 DecodeFailure::Decode(DecodeError::Payload {
                     event_type: event_type.to_owned(),
                     reason: e.to_string(),
@@ -149,10 +145,11 @@ fn interpret(message: &Message) -> Result<Option<Event>, DecodeFailure> {
             })
         }
         "exception" => {
-            let exception_type = header_str(message, ":exception-type")
+            let exception_type = frame
+                .header_str(":exception-type")
                 .unwrap_or("UnknownException")
                 .to_owned();
-            let (message_text, reason) = exception_payload(message.payload());
+            let (message_text, reason) = exception_payload(frame.payload);
             Err(StreamError::Exception {
                 exception_type,
                 message: message_text,
@@ -161,10 +158,12 @@ fn interpret(message: &Message) -> Result<Option<Event>, DecodeFailure> {
             .into())
         }
         "error" => Err(StreamError::Service {
-            code: header_str(message, ":error-code")
+            code: frame
+                .header_str(":error-code")
                 .unwrap_or("UnknownError")
                 .to_owned(),
-            message: header_str(message, ":error-message")
+            message: frame
+                .header_str(":error-message")
                 .unwrap_or_default()
                 .to_owned(),
         }

@@ -78,8 +78,14 @@ mod tests {
     #[test]
     fn trims_once_after_activity_when_nothing_finished_for_a_whole_interval() {
         let mut q = Quiet::new(0);
-        assert!(!q.check(0, 0), "nothing served since start: nothing to give back");
-        assert!(!q.check(40, 0), "requests finished during this interval: busy");
+        assert!(
+            !q.check(0, 0),
+            "nothing served since start: nothing to give back"
+        );
+        assert!(
+            !q.check(40, 0),
+            "requests finished during this interval: busy"
+        );
         assert!(q.check(40, 0), "a quiet interval after activity");
         assert!(!q.check(40, 0), "already trimmed; still quiet");
         assert!(!q.check(41, 0), "busy again");
@@ -90,7 +96,10 @@ mod tests {
     fn never_trims_while_a_stream_is_open() {
         let mut q = Quiet::new(0);
         assert!(!q.check(10, 1));
-        assert!(!q.check(10, 1), "no request finished, but a stream is still open");
+        assert!(
+            !q.check(10, 1),
+            "no request finished, but a stream is still open"
+        );
         assert!(q.check(10, 0), "the stream ended: quiet now");
     }
 }
