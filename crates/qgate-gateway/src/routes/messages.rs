@@ -96,7 +96,9 @@ pub async fn handle(
         streaming::respond(state, rt, prepared).await
     } else {
         let request_id = prepared.request_id.clone();
-        match complete(state, rt, prepared).await {
+        // Boxed: inline, its state would size the handler future of every request,
+        // streaming ones included.
+        match Box::pin(complete(state, rt, prepared)).await {
             Ok(msg) => {
                 let mut resp = Json(msg).into_response();
                 if let Ok(v) = HeaderValue::from_str(&request_id) {

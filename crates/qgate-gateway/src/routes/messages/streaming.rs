@@ -69,17 +69,30 @@ pub async fn respond(state: AppState, rt: Arc<Runtime>, p: Prepared) -> Response
     let (head_tx, head_rx) = oneshot::channel::<Result<(), GatewayError>>();
     let (tx, rx) = mpsc::channel::<Bytes>(16);
     let request_id = p.request_id.clone();
-    // The task keeps the request's span, so lines logged after commit carry its id.
-    let fut = drive(state.clone(), rt, p, head_tx, tx);
-    state
-        .streams
-        .spawn(fut.instrument(tracing::Span::current()));
+    spawn_drive(&state, rt, p, head_tx, tx);
     match head_rx.await {
         Ok(Ok(())) => sse_response(rx, &request_id),
         Ok(Err(e)) => e.into_response_with_id(Some(&request_id)),
         Err(_) => GatewayError::Internal("stream task ended before answering".into())
             .into_response_with_id(Some(&request_id)),
     }
+}
+
+/// Starts the task that owns the stream. A plain function, so the handler's future (which
+/// lives until the head decision, and axum keeps on the heap) holds no room for the
+/// task's much larger one.
+fn spawn_drive(
+    state: &AppState,
+    rt: Arc<Runtime>,
+    p: Prepared,
+    head_tx: oneshot::Sender<Result<(), GatewayError>>,
+    tx: mpsc::Sender<Bytes>,
+) {
+    // The task keeps the request's span, so lines logged after commit carry its id.
+    let fut = drive(state.clone(), rt, p, head_tx, tx);
+    state
+        .streams
+        .spawn(fut.instrument(tracing::Span::current()));
 }
 
 fn sse_response(rx: mpsc::Receiver<Bytes>, request_id: &str) -> Response {
