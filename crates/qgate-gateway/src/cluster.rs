@@ -66,9 +66,9 @@ pub struct Cluster {
     /// Redis lost the admin record: offer ours, unless another instance did first.
     admin_refill: AtomicBool,
     admin_version: AtomicU64,
-    /// The admin document this instance last published or installed: the common base
-    /// for merging its unpublished changes with another instance's document.
-    admin_base: Mutex<Option<crate::reload::AccountChanges>>,
+    /// The admin documents this instance last published or installed, by version
+    /// (newest last): the common ancestors for merging with another instance's document.
+    admin_history: Mutex<std::collections::VecDeque<(u64, crate::reload::AccountChanges)>>,
     /// One admin write or install at a time: a write must never pair the version just
     /// read with a document that does not include it yet.
     admin_turn: tokio::sync::Mutex<()>,
@@ -102,7 +102,7 @@ impl Cluster {
             admin_dirty: AtomicBool::new(false),
             admin_refill: AtomicBool::new(false),
             admin_version: AtomicU64::new(0),
-            admin_base: Mutex::default(),
+            admin_history: Mutex::default(),
             admin_turn: tokio::sync::Mutex::new(()),
             flushed: Mutex::default(),
             flush_turn: tokio::sync::Mutex::new(()),

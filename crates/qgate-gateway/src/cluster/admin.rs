@@ -12,13 +12,40 @@
 //! compare-and-set on the version the writer last saw; the one refused merges the other's
 //! document with its own (`AccountChanges::merge3`) and writes again, so both survive.
 //! Two edits of the *same* account: the one written last wins.
+//!
+//! Every document names the version it was based on. When Redis loses its data, a
+//! document refilled by another instance may not descend from the one held here (it never
+//! saw this instance's last write): it is then merged three-way with their common ancestor
+//! from the recent history, and the merge is shared, instead of replacing what only this
+//! instance still knows.
 
 use super::Cluster;
 use crate::reload::{self, AccountChanges};
 use crate::state::AppState;
 use qgate_pool::AccountId;
+use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
+
+/// Documents kept as possible common ancestors.
+const HISTORY: usize = 32;
+
+/// The shared document: the account changes and the version they were based on (0 in
+/// documents written before this field existed: no known ancestor).
+#[derive(Serialize, Deserialize)]
+struct SharedDoc {
+    #[serde(flatten)]
+    changes: AccountChanges,
+    #[serde(default)]
+    based_on: u64,
+}
+
+/// A newer document read from Redis.
+struct Incoming {
+    version: u64,
+    based_on: u64,
+    changes: AccountChanges,
+}
 
 impl Cluster {
     /// Share this instance's unpublished account changes, or refill a Redis that lost the
@@ -47,7 +74,11 @@ impl Cluster {
             return true;
         };
         let changes = state.account_admin.changes();
-        let document = match serde_json::to_vec(&changes) {
+        let based_on = self.held_version();
+        let document = match serde_json::to_vec(&SharedDoc {
+            changes: changes.clone(),
+            based_on,
+        }) {
             Ok(document) => secrecy::zeroize::Zeroizing::new(document),
             Err(err) => {
                 tracing::error!(error = %err, "could not encode the admin account changes");
@@ -74,7 +105,7 @@ impl Cluster {
             }
             Ok(version) => {
                 self.admin_version.fetch_max(version, Ordering::AcqRel);
-                *self.admin_base.lock() = Some(changes);
+                self.remember(version, changes);
                 self.forget_removed(state).await;
                 tracing::info!(
                     version,
@@ -95,21 +126,38 @@ impl Cluster {
         // No local change in the middle of this: one made now is either installed
         // already and marked pending (merged below) or made after, on top of this.
         let _one_at_a_time = state.account_admin.apply.lock().await;
-        let Some(theirs) = self.read_newer_admin().await else {
+        let Some(incoming) = self.read_newer_admin().await else {
             return;
         };
-        // Changes made here and not published yet (Redis was down, or the write is
-        // still to come) are merged in, not overwritten; they stay pending and go out
-        // with the merged document.
-        let mut changes = if self.admin_dirty.load(Ordering::Acquire) {
-            let base = self.admin_base.lock().clone().unwrap_or_default();
+        // Changes made here and not published yet (Redis was down, or the write is still
+        // to come) are merged in, not overwritten; they stay pending and go out with the
+        // merged document. So is a document that does not descend from the one held here
+        // (Redis lost the data our last write was in, and another instance refilled it):
+        // merged with the common ancestor, and the merge shared.
+        let descends = incoming.based_on >= self.held_version();
+        let dirty = self.admin_dirty.load(Ordering::Acquire);
+        let mut changes = if dirty || !descends {
+            let base = self.ancestor(if descends {
+                u64::MAX
+            } else {
+                incoming.based_on
+            });
             let ours = state.account_admin.changes();
-            tracing::info!("merging unpublished admin changes with another instance's");
-            AccountChanges::merge3(&base, &ours, &theirs)
+            if descends {
+                tracing::info!("merging unpublished admin changes with another instance's");
+            } else {
+                tracing::info!(
+                    based_on = incoming.based_on,
+                    "another instance's admin document misses changes held here; merging"
+                );
+                self.admin_dirty.store(true, Ordering::Release);
+                self.wake_publisher.notify_one();
+            }
+            AccountChanges::merge3(&base, &ours, &incoming.changes)
         } else {
-            theirs.clone()
+            incoming.changes.clone()
         };
-        *self.admin_base.lock() = Some(theirs);
+        self.remember(incoming.version, incoming.changes);
         let cfg = state.config.load_full();
         changes.reconcile(&cfg);
         let before: HashSet<AccountId> = state.runtime().accounts.keys().cloned().collect();
@@ -163,14 +211,42 @@ impl Cluster {
     /// The stored admin document when it is newer than the last one seen here (marking
     /// it seen), as the base of later merges. Used at startup, before the pool is built.
     pub async fn load_admin_changes(&self) -> Option<AccountChanges> {
-        let changes = self.read_newer_admin().await?;
-        *self.admin_base.lock() = Some(changes.clone());
-        Some(changes)
+        let incoming = self.read_newer_admin().await?;
+        self.remember(incoming.version, incoming.changes.clone());
+        Some(incoming.changes)
+    }
+
+    /// The version of the document held here (last published or installed; 0 if none).
+    fn held_version(&self) -> u64 {
+        self.admin_history.lock().back().map_or(0, |(v, _)| *v)
+    }
+
+    fn remember(&self, version: u64, changes: AccountChanges) {
+        let mut history = self.admin_history.lock();
+        history.retain(|(v, _)| *v < version);
+        history.push_back((version, changes));
+        while history.len() > HISTORY {
+            history.pop_front();
+        }
+    }
+
+    /// The newest document held here at or before `version`; the oldest one kept when
+    /// `version` is older than all of them (more of ours then counts as changed, so
+    /// nothing held here is dropped).
+    fn ancestor(&self, version: u64) -> AccountChanges {
+        let history = self.admin_history.lock();
+        history
+            .iter()
+            .rev()
+            .find(|(v, _)| *v <= version)
+            .or(history.front())
+            .map(|(_, c)| c.clone())
+            .unwrap_or_default()
     }
 
     /// The stored admin document when it is newer than the last one seen here (marking
     /// it seen).
-    async fn read_newer_admin(&self) -> Option<AccountChanges> {
+    async fn read_newer_admin(&self) -> Option<Incoming> {
         let key = self.key.as_ref()?;
         let record = match self.redis.read_admin(key).await {
             Ok(record) => record?,
@@ -186,8 +262,12 @@ impl Cluster {
         }
         self.admin_version
             .fetch_max(record.version, Ordering::AcqRel);
-        match serde_json::from_slice(&record.document) {
-            Ok(changes) => Some(changes),
+        match serde_json::from_slice::<SharedDoc>(&record.document) {
+            Ok(doc) => Some(Incoming {
+                version: record.version,
+                based_on: doc.based_on,
+                changes: doc.changes,
+            }),
             Err(_) => {
                 // serde's message could quote the document, which holds credentials.
                 tracing::warn!(
