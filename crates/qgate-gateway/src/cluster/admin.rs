@@ -24,7 +24,7 @@ use crate::reload::{self, AccountChanges};
 use crate::state::AppState;
 use qgate_pool::AccountId;
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::Ordering;
 
 /// Documents kept as possible common ancestors.
@@ -134,29 +134,22 @@ impl Cluster {
         // merged document. So is a document that does not descend from the one held here
         // (Redis lost the data our last write was in, and another instance refilled it):
         // merged with the common ancestor, and the merge shared.
-        let descends = incoming.based_on >= self.held_version();
         let dirty = self.admin_dirty.load(Ordering::Acquire);
-        let mut changes = if dirty || !descends {
-            let base = self.ancestor(if descends {
-                u64::MAX
-            } else {
-                incoming.based_on
-            });
-            let ours = state.account_admin.changes();
-            if descends {
-                tracing::info!("merging unpublished admin changes with another instance's");
-            } else {
-                tracing::info!(
-                    based_on = incoming.based_on,
-                    "another instance's admin document misses changes held here; merging"
-                );
-                self.admin_dirty.store(true, Ordering::Release);
-                self.wake_publisher.notify_one();
-            }
-            AccountChanges::merge3(&base, &ours, &incoming.changes)
-        } else {
-            incoming.changes.clone()
+        let ours = state.account_admin.changes();
+        let (mut changes, share) = {
+            let history = self.admin_history.lock();
+            merge_incoming(&history, &ours, dirty, &incoming)
         };
+        if share {
+            tracing::info!(
+                based_on = incoming.based_on,
+                "another instance's admin document misses changes held here; merged"
+            );
+            self.admin_dirty.store(true, Ordering::Release);
+            self.wake_publisher.notify_one();
+        } else if dirty {
+            tracing::info!("merged unpublished admin changes with another instance's");
+        }
         self.remember(incoming.version, incoming.changes);
         let cfg = state.config.load_full();
         changes.reconcile(&cfg);
@@ -230,20 +223,6 @@ impl Cluster {
         }
     }
 
-    /// The newest document held here at or before `version`; the oldest one kept when
-    /// `version` is older than all of them (more of ours then counts as changed, so
-    /// nothing held here is dropped).
-    fn ancestor(&self, version: u64) -> AccountChanges {
-        let history = self.admin_history.lock();
-        history
-            .iter()
-            .rev()
-            .find(|(v, _)| *v <= version)
-            .or(history.front())
-            .map(|(_, c)| c.clone())
-            .unwrap_or_default()
-    }
-
     /// The stored admin document when it is newer than the last one seen here (marking
     /// it seen).
     async fn read_newer_admin(&self) -> Option<Incoming> {
@@ -277,5 +256,155 @@ impl Cluster {
                 None
             }
         }
+    }
+}
+
+/// What to install for `incoming` given the documents held here (`history`, newest last),
+/// the account changes in force here (`ours`) and whether some of them are unpublished;
+/// and whether the result must be shared because `incoming` lacks changes held here.
+fn merge_incoming(
+    history: &VecDeque<(u64, AccountChanges)>,
+    ours: &AccountChanges,
+    dirty: bool,
+    incoming: &Incoming,
+) -> (AccountChanges, bool) {
+    let held = history.back().map_or(0, |(v, _)| *v);
+    let descends = incoming.based_on >= held;
+    if descends && !dirty {
+        return (incoming.changes.clone(), false);
+    }
+    // The common ancestor: the newest document held here at or before the one theirs was
+    // based on (the one held now, when theirs descends from it); the oldest kept when
+    // theirs is older than all of them — more of ours then counts as changed, so nothing
+    // held here is dropped.
+    let at = if descends {
+        u64::MAX
+    } else {
+        incoming.based_on
+    };
+    let base = history
+        .iter()
+        .rev()
+        .find(|(v, _)| *v <= at)
+        .or(history.front())
+        .map(|(_, c)| c.clone())
+        .unwrap_or_default();
+    (
+        AccountChanges::merge3(&base, ours, &incoming.changes),
+        !descends,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reload::NewAccount;
+
+    fn doc(ids: &[&str]) -> AccountChanges {
+        AccountChanges {
+            added: ids
+                .iter()
+                .map(|id| NewAccount {
+                    id: (*id).to_owned(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn ids(c: &AccountChanges) -> Vec<&str> {
+        let mut v: Vec<&str> = c.added.iter().map(|a| a.id.as_str()).collect();
+        v.sort_unstable();
+        v
+    }
+
+    fn incoming(version: u64, based_on: u64, changes: AccountChanges) -> Incoming {
+        Incoming {
+            version,
+            based_on,
+            changes,
+        }
+    }
+
+    #[test]
+    fn a_document_that_descends_from_ours_is_installed_as_it_is() {
+        let history = VecDeque::from([(10, doc(&["a"]))]);
+        let (got, share) = merge_incoming(
+            &history,
+            &doc(&["a"]),
+            false,
+            &incoming(11, 10, doc(&["b"])),
+        );
+        assert_eq!(
+            ids(&got),
+            ["b"],
+            "their removal of a and add of b both stand"
+        );
+        assert!(!share);
+    }
+
+    #[test]
+    fn a_refill_that_never_saw_our_last_write_keeps_what_it_added() {
+        // We wrote v20 (adding x) on top of v10; Redis lost it; the other instance, which
+        // only ever saw v10, refilled its own document (adding y) as v30.
+        let history = VecDeque::from([(10, doc(&["a"])), (20, doc(&["a", "x"]))]);
+        let (got, share) = merge_incoming(
+            &history,
+            &doc(&["a", "x"]),
+            false,
+            &incoming(30, 10, doc(&["a", "y"])),
+        );
+        assert_eq!(ids(&got), ["a", "x", "y"]);
+        assert!(
+            share,
+            "the merge must be shared: the refilled document lacks x"
+        );
+    }
+
+    #[test]
+    fn a_removal_made_on_top_of_what_we_hold_stands() {
+        // The other instance removed a on top of v10, the version we hold.
+        let history = VecDeque::from([(10, doc(&["a", "b"]))]);
+        let (got, share) = merge_incoming(
+            &history,
+            &doc(&["a", "b"]),
+            false,
+            &incoming(30, 10, doc(&["b"])),
+        );
+        assert_eq!(ids(&got), ["b"]);
+        assert!(!share, "it descends from what we hold: installed as it is");
+    }
+
+    #[test]
+    fn unpublished_changes_merge_with_the_document_held_now_as_base() {
+        let history = VecDeque::from([(10, doc(&["a"]))]);
+        // We added x (not yet published); the other wrote v11 on top of v10, adding y.
+        let (got, share) = merge_incoming(
+            &history,
+            &doc(&["a", "x"]),
+            true,
+            &incoming(11, 10, doc(&["a", "y"])),
+        );
+        assert_eq!(ids(&got), ["a", "x", "y"]);
+        assert!(
+            !share,
+            "pending changes go out through the dirty flag already"
+        );
+    }
+
+    #[test]
+    fn an_ancestor_older_than_the_history_falls_back_to_the_oldest_kept() {
+        let history = VecDeque::from([(10, doc(&["a"])), (20, doc(&["a", "x"]))]);
+        let (got, share) = merge_incoming(
+            &history,
+            &doc(&["a", "x"]),
+            false,
+            &incoming(30, 0, doc(&["y"])),
+        );
+        // Against v10, x is ours and stays; a was in both v10 and ours, so their removal of
+        // it stands; y is theirs.
+        assert_eq!(ids(&got), ["x", "y"]);
+        assert!(share);
     }
 }
