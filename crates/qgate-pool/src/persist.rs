@@ -34,6 +34,10 @@ pub struct SharedState {
     /// When `state` was entered (ms since the epoch; 0 = never changed).
     #[serde(default)]
     pub state_since_ms: u64,
+    /// For `Active`: the lift that entered it (absent in records of older versions and
+    /// for the initial state: treated as an admin reset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lift: Option<crate::state::Lift>,
     pub breaker: BreakerRecord,
     #[serde(default)]
     pub unavailable_models: Vec<ModelMark>,

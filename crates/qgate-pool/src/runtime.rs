@@ -46,6 +46,8 @@ pub(crate) struct AccountCore {
     /// When `health` was last entered (decided here or adopted); orders concurrent
     /// decisions of several instances (`adopt`).
     pub health_since_ms: u64,
+    /// The lift that entered `health` when it is `Active` after a non-active state.
+    pub health_lift: Option<crate::state::Lift>,
     pub breaker: Breaker,
     /// 429s in a row without a success; the next cooldown is base × 2^level.
     pub throttle_level: u32,
@@ -60,6 +62,12 @@ impl AccountCore {
     pub(crate) fn set_health(&mut self, state: AccountState, now_ms: u64) {
         self.health = state;
         self.health_since_ms = now_ms;
+        self.health_lift = None;
+    }
+
+    pub(crate) fn lift(&mut self, lift: crate::state::Lift, now_ms: u64) {
+        self.set_health(AccountState::Active, now_ms);
+        self.health_lift = Some(lift);
     }
 }
 
@@ -68,6 +76,7 @@ impl Default for AccountCore {
         AccountCore {
             health: AccountState::Active,
             health_since_ms: 0,
+            health_lift: None,
             breaker: Breaker::default(),
             throttle_level: 0,
             overload_level: 0,

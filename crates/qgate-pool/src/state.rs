@@ -100,6 +100,29 @@ impl StateKind {
     }
 }
 
+/// What returned an account to `Active`. Another instance's older decision is undone
+/// only by a lift of its kind: an admin reset lifts anything, a successful probe only a
+/// throttle (a cheap probe cannot disprove quota or a suspension), a successful refresh
+/// only a refresh denial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lift {
+    Reset,
+    Probe,
+    Refresh,
+}
+
+impl Lift {
+    /// Whether this lift ends `state`.
+    pub fn lifts(self, state: &AccountState) -> bool {
+        match self {
+            Lift::Reset => true,
+            Lift::Probe => matches!(state, AccountState::Throttled { .. }),
+            Lift::Refresh => matches!(state, AccountState::RefreshDenied { .. }),
+        }
+    }
+}
+
 impl AccountState {
     pub fn kind(&self) -> StateKind {
         match self {

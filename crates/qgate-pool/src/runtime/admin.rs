@@ -4,7 +4,7 @@
 use super::{AccountCore, AccountRuntime};
 use crate::breaker::BreakerPhase;
 use crate::persist::SharedState;
-use crate::state::{AccountState, StateKind, Transition};
+use crate::state::{AccountState, Lift, StateKind, Transition};
 
 /// What admin actions compare before and after.
 #[derive(Debug, Clone, Copy)]
@@ -99,7 +99,7 @@ impl AccountRuntime {
             t.model = Some(mark.model.clone());
             out.push(t);
         }
-        core.set_health(AccountState::Active, now_ms);
+        core.lift(Lift::Reset, now_ms);
         core.breaker.reset();
         core.throttle_level = 0;
         core.overload_level = 0;
@@ -118,7 +118,7 @@ impl AccountRuntime {
         let mut core = self.core.lock();
         let before = self.read(&core, now_ms);
         if matches!(core.health, AccountState::Throttled { .. }) {
-            core.set_health(AccountState::Active, now_ms);
+            core.lift(Lift::Probe, now_ms);
             core.throttle_level = 0;
         }
         core.breaker.reset();
@@ -136,7 +136,7 @@ impl AccountRuntime {
         let mut core = self.core.lock();
         let before = self.read(&core, now_ms);
         if matches!(core.health, AccountState::RefreshDenied { .. }) {
-            core.set_health(AccountState::Active, now_ms);
+            core.lift(Lift::Refresh, now_ms);
         }
         let mut out = Vec::new();
         self.diff(before, &core, now_ms, "token refresh succeeded", &mut out);
@@ -182,6 +182,7 @@ impl AccountRuntime {
             admin_enabled: self.admin_override(),
             state: core.health.clone(),
             state_since_ms: core.health_since_ms,
+            lift: core.health_lift,
             breaker: core.breaker.record(),
             unavailable_models: core.model_marks.clone(),
             throttle_level: core.throttle_level,
@@ -204,10 +205,12 @@ impl AccountRuntime {
             AccountState::Disabled { .. } => AccountState::Active,
             other => other.clone(),
         };
-        let ours = (&core.health, core.health_since_ms);
-        if !merged_keeps_ours(ours, (&remote_health, remote.state_since_ms), now_ms) {
+        let ours = (&core.health, core.health_since_ms, core.health_lift);
+        let theirs = (&remote_health, remote.state_since_ms, remote.lift);
+        if !merged_keeps_ours(ours, theirs, now_ms) {
             core.health = remote_health;
             core.health_since_ms = remote.state_since_ms;
+            core.health_lift = remote.lift;
         }
         core.breaker.adopt(&remote.breaker);
         core.model_marks = remote.unavailable_models.clone();
@@ -230,13 +233,14 @@ impl AccountRuntime {
 /// Whether merging our state with another instance's keeps ours. Symmetric, so both
 /// instances end on the same state whichever hears of the other first:
 /// - `Active` is only ever entered by a lift (admin reset, a successful probe or token
-///   refresh): a lift wins over everything older, and loses to anything newer;
+///   refresh): a lift wins over an older state of its kind (`Lift::lifts`; an unknown
+///   lift counts as a reset) and over anything elapsed, and loses to anything newer;
 /// - otherwise what is in force beats what has elapsed, the more severe state beats the
 ///   less severe one (as within one instance: a late 429 does not undo a suspension),
 ///   and between equals the newer wins.
 pub(crate) fn merged_keeps_ours(
-    ours: (&AccountState, u64),
-    theirs: (&AccountState, u64),
+    ours: (&AccountState, u64, Option<Lift>),
+    theirs: (&AccountState, u64, Option<Lift>),
     now_ms: u64,
 ) -> bool {
     // The last two fields only break exact ties, the same way on both sides.
@@ -255,12 +259,16 @@ pub(crate) fn merged_keeps_ours(
             state.reason().unwrap_or(""),
         )
     }
+    // Whether the lift `x` ends the other side's state `y`.
+    let ends = |x: (&AccountState, u64, Option<Lift>), y: (&AccountState, u64, Option<Lift>)| {
+        !y.0.in_force(now_ms) || (x.1 > y.1 && x.2.unwrap_or(Lift::Reset).lifts(y.0))
+    };
     let (a, b) = (ours, theirs);
     let a_lift = matches!(a.0, AccountState::Active);
     let b_lift = matches!(b.0, AccountState::Active);
     match (a_lift, b_lift) {
-        (true, false) => a.1 > b.1 || !b.0.in_force(now_ms),
-        (false, true) => b.1 <= a.1 && a.0.in_force(now_ms),
+        (true, false) => ends(a, b),
+        (false, true) => !ends(b, a),
         _ => rank(a.0, a.1, now_ms) >= rank(b.0, b.1, now_ms),
     }
 }
@@ -268,7 +276,7 @@ pub(crate) fn merged_keeps_ours(
 #[cfg(test)]
 mod merge_tests {
     use super::merged_keeps_ours;
-    use crate::state::AccountState;
+    use crate::state::{AccountState, Lift};
 
     const NOW: u64 = 10_000;
 
@@ -291,8 +299,16 @@ mod merge_tests {
         }
     }
 
-    /// Exactly one side keeps its state, and both sides agree which.
+    /// Exactly one side keeps its state, and both sides agree which. `Active` here is
+    /// an admin reset's.
     fn winner(a: (&AccountState, u64), b: (&AccountState, u64)) -> AccountState {
+        winner_lifted((a.0, a.1, None), (b.0, b.1, None))
+    }
+
+    fn winner_lifted(
+        a: (&AccountState, u64, Option<Lift>),
+        b: (&AccountState, u64, Option<Lift>),
+    ) -> AccountState {
         let a_keeps = merged_keeps_ours(a, b, NOW);
         let b_keeps = merged_keeps_ours(b, a, NOW);
         assert_ne!(
@@ -359,6 +375,54 @@ mod merge_tests {
         assert_eq!(
             winner((&throttled(NOW - 1), 7_000), (&AccountState::Active, 5_000)),
             AccountState::Active
+        );
+    }
+
+    #[test]
+    fn a_newer_lift_ends_only_older_states_of_its_kind() {
+        let active = AccountState::Active;
+        // Chaos soak finding 10: a probe that ended a throttle on one instance must not
+        // undo a quota decided on the other a moment before.
+        assert_eq!(
+            winner_lifted((&quota(), 5_000, None), (&active, 6_000, Some(Lift::Probe))),
+            quota()
+        );
+        assert_eq!(
+            winner_lifted(
+                (&quota(), 5_000, None),
+                (&active, 6_000, Some(Lift::Refresh))
+            ),
+            quota()
+        );
+        assert_eq!(
+            winner_lifted(
+                (&suspended(), 5_000, None),
+                (&active, 6_000, Some(Lift::Probe))
+            ),
+            suspended()
+        );
+        // What each lift does end.
+        assert_eq!(
+            winner_lifted(
+                (&throttled(NOW + 500), 5_000, None),
+                (&active, 6_000, Some(Lift::Probe))
+            ),
+            active
+        );
+        let denied = AccountState::RefreshDenied {
+            since_ms: 5_000,
+            reason: "invalid_grant".into(),
+        };
+        assert_eq!(
+            winner_lifted(
+                (&denied, 5_000, None),
+                (&active, 6_000, Some(Lift::Refresh))
+            ),
+            active
+        );
+        assert_eq!(
+            winner_lifted((&quota(), 5_000, None), (&active, 6_000, Some(Lift::Reset))),
+            active
         );
     }
 }
