@@ -19,6 +19,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use qgate_pool::{AccountId, Transition};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -107,7 +108,7 @@ pub struct Metrics {
     tokens: Family<TokenLabels, Counter>,
     ops: OpsMetrics,
     /// Client requests finished, any status (the idle test of `background::memory`).
-    finished: std::sync::atomic::AtomicU64,
+    finished: AtomicU64,
     /// Per-key usage, fed by `add_tokens` (the one place request tokens are counted).
     key_book: Option<Arc<crate::keys::KeyBook>>,
     /// Where account transitions go besides the breaker counter (webhooks).
@@ -204,7 +205,7 @@ impl Metrics {
         ops.register(&mut registry);
         Metrics {
             ops,
-            finished: std::sync::atomic::AtomicU64::new(0),
+            finished: AtomicU64::new(0),
             key_book: None,
             transition_sink: None,
             cluster: None,
@@ -332,8 +333,7 @@ impl Metrics {
         total: Duration,
         overhead: Option<Duration>,
     ) {
-        self.finished
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.finished.fetch_add(1, Ordering::Relaxed);
         self.client_requests
             .get_or_create(&StatusCodeLabel {
                 status: status.to_string(),
@@ -352,7 +352,7 @@ impl Metrics {
 
     /// Client requests finished so far.
     pub fn finished_requests(&self) -> u64 {
-        self.finished.load(std::sync::atomic::Ordering::Relaxed)
+        self.finished.load(Ordering::Relaxed)
     }
 
     pub fn observe_ttft(&self, model: &str, ttft: Duration) {

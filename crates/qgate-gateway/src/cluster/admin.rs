@@ -73,12 +73,11 @@ impl Cluster {
         let Some(key) = &self.key else {
             return true;
         };
-        let changes = state.account_admin.changes();
-        let based_on = self.held_version();
-        let document = match serde_json::to_vec(&SharedDoc {
-            changes: changes.clone(),
-            based_on,
-        }) {
+        let shared = SharedDoc {
+            changes: state.account_admin.changes(),
+            based_on: self.held_version(),
+        };
+        let document = match serde_json::to_vec(&shared) {
             Ok(document) => secrecy::zeroize::Zeroizing::new(document),
             Err(err) => {
                 tracing::error!(error = %err, "could not encode the admin account changes");
@@ -105,7 +104,7 @@ impl Cluster {
             }
             Ok(version) => {
                 self.admin_version.fetch_max(version, Ordering::AcqRel);
-                self.remember(version, changes);
+                self.remember(version, shared.changes);
                 self.forget_removed(state).await;
                 tracing::info!(
                     version,
@@ -211,7 +210,7 @@ impl Cluster {
 
     /// The version of the document held here (last published or installed; 0 if none).
     fn held_version(&self) -> u64 {
-        self.admin_history.lock().back().map_or(0, |(v, _)| *v)
+        held(&self.admin_history.lock())
     }
 
     fn remember(&self, version: u64, changes: AccountChanges) {
@@ -259,6 +258,11 @@ impl Cluster {
     }
 }
 
+/// The version of the newest document in `history` (0 if none).
+fn held(history: &VecDeque<(u64, AccountChanges)>) -> u64 {
+    history.back().map_or(0, |(v, _)| *v)
+}
+
 /// What to install for `incoming` given the documents held here (`history`, newest last),
 /// the account changes in force here (`ours`) and whether some of them are unpublished;
 /// and whether the result must be shared because `incoming` lacks changes held here.
@@ -268,8 +272,7 @@ fn merge_incoming(
     dirty: bool,
     incoming: &Incoming,
 ) -> (AccountChanges, bool) {
-    let held = history.back().map_or(0, |(v, _)| *v);
-    let descends = incoming.based_on >= held;
+    let descends = incoming.based_on >= held(history);
     if descends && !dirty {
         return (incoming.changes.clone(), false);
     }
