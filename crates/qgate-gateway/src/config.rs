@@ -83,6 +83,60 @@ pub struct ServerConfig {
     /// Longest silence allowed while a request body is being received (408 after it).
     pub body_read_timeout: Duration,
     pub ping_interval: Duration,
+    /// How accepted connections are spread over threads (`WORKERS`).
+    pub workers: Workers,
+}
+
+/// The threading layout of the listener (`WORKERS`: `auto`, a number, or `shared`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workers {
+    /// Every connection runs on the runtime that called `start`: tokio's work-stealing
+    /// pool, the layout before worker threads existed.
+    Shared,
+    /// This many single-threaded workers (default: one per CPU). Each accepted connection
+    /// is handed to the worker with the fewest open connections and stays there; each
+    /// worker has its own upstream connection pool, so a request, its stream and its
+    /// upstream connection never change threads.
+    Threads(std::num::NonZeroUsize),
+}
+
+/// Most worker threads accepted (a typo like `10000` should not start 10 000 threads).
+pub const MAX_WORKERS: usize = 256;
+
+impl Workers {
+    /// One worker per CPU the process may use.
+    pub fn auto() -> Self {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Workers::Threads(
+            std::num::NonZeroUsize::new(cpus.min(MAX_WORKERS))
+                .unwrap_or(std::num::NonZeroUsize::MIN),
+        )
+    }
+
+    /// Worker threads the listener starts (0 for [`Workers::Shared`]).
+    pub fn threads(self) -> usize {
+        match self {
+            Workers::Shared => 0,
+            Workers::Threads(n) => n.get(),
+        }
+    }
+}
+
+impl std::str::FromStr for Workers {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Workers::auto()),
+            "shared" => Ok(Workers::Shared),
+            n => match n.parse::<std::num::NonZeroUsize>() {
+                Ok(k) if k.get() <= MAX_WORKERS => Ok(Workers::Threads(k)),
+                _ => Err(format!(
+                    "`{s}` is not `auto`, `shared` or a number of worker threads from 1 to {MAX_WORKERS}"
+                )),
+            },
+        }
+    }
 }
 
 /// Upstream endpoints and per-phase timeouts (never one timeout on a whole stream).

@@ -1,7 +1,10 @@
 //! The listener: an accept loop over hyper's HTTP/1.1 server with `TCP_NODELAY` on every
 //! accepted socket, a header-read timeout (slow-loris clients are dropped), a connection
 //! limit, and graceful shutdown that stops accepting, lets in-flight responses — streams
-//! included — finish, and aborts what is left after the drain timeout.
+//! included — finish, and aborts what is left after the drain timeout. With worker
+//! threads ([`workers`]) the loop only accepts; each connection runs on one worker.
+
+pub mod workers;
 
 use crate::config::ServerConfig;
 use axum::Router;
@@ -11,9 +14,10 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use workers::WorkerPool;
 
 /// Largest request head (request line + headers) accepted; larger gets 431.
 const MAX_HEAD_BYTES: usize = 128 * 1024;
@@ -35,11 +39,13 @@ pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
-/// Serves `app` until `shutdown` fires, then drains for up to `drain`.
+/// Serves `app` until `shutdown` fires, then drains for up to `drain`. With `workers`,
+/// each connection is handed to a worker thread; the pool is stopped once drained.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     cfg: &ServerConfig,
+    workers: Option<Arc<WorkerPool>>,
     shutdown: CancellationToken,
     drain: Duration,
 ) {
@@ -73,19 +79,50 @@ pub async fn serve(
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "set_nodelay failed");
         }
-        let conn =
-            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
-        let watched = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = watched.await {
+        let service = TowerToHyperService::new(app.clone());
+        let watcher = graceful.watcher();
+        let Some(pool) = &workers else {
+            let watched = watcher.watch(builder.serve_connection(TokioIo::new(stream), service));
+            tokio::spawn(async move {
+                if let Err(e) = watched.await {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                drop(permit);
+            });
+            continue;
+        };
+        // The socket is registered with this runtime's reactor; it moves to the worker's.
+        let std_stream = match stream.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "handing a connection to a worker failed");
+                continue;
+            }
+        };
+        let (worker, placed) = pool.place();
+        let builder = builder.clone();
+        worker.spawn(async move {
+            let _placed = placed;
+            let _permit = permit;
+            let stream = match TcpStream::from_std(std_stream) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "a worker could not take a connection");
+                    return;
+                }
+            };
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
-            drop(permit);
         });
     }
     drop(listener);
     tokio::select! {
         _ = graceful.shutdown() => tracing::info!("all connections drained"),
         _ = tokio::time::sleep(drain) => tracing::warn!("drain timeout; closing remaining connections"),
+    }
+    if let Some(pool) = workers {
+        pool.stop();
     }
 }

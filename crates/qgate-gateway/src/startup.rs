@@ -64,6 +64,7 @@ pub struct GatewayHandle {
     shutdown: CancellationToken,
     server: JoinHandle<()>,
     background: TaskTracker,
+    workers: Option<Arc<crate::server::workers::WorkerPool>>,
 }
 
 impl GatewayHandle {
@@ -73,6 +74,12 @@ impl GatewayHandle {
 
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// Tasks alive on the gateway's worker threads (0 without workers); the rest of its
+    /// tasks are counted by the runtime that called [`start`].
+    pub fn worker_tasks(&self) -> usize {
+        self.workers.as_ref().map_or(0, |w| w.alive_tasks())
     }
 
     /// Stops accepting, drains in-flight streams, stops background work (saving state).
@@ -156,8 +163,8 @@ pub async fn start(cfg: Config, listener: TcpListener) -> Result<GatewayHandle, 
     {
         return Err(StartError::InsecureBind(addr));
     }
-    let upstream =
-        UpstreamClient::new(&cfg.upstream).map_err(|e| StartError::Http(e.to_string()))?;
+    let upstream = UpstreamClient::new(&cfg.upstream, cfg.server.workers.threads())
+        .map_err(|e| StartError::Http(e.to_string()))?;
     let local_store = FileTokenStore::new(cfg.token_cache_dir.clone())
         .map_err(|e| StartError::Store(e.to_string()))?;
     let store: Arc<dyn TokenStore> = match (&cluster, cfg.cluster.as_ref()) {
@@ -264,11 +271,20 @@ pub async fn start(cfg: Config, listener: TcpListener) -> Result<GatewayHandle, 
     let app = crate::routes::router(state.clone());
     let server_cfg = cfg.server.clone();
     let server_shutdown = shutdown.clone();
+    let workers = match cfg.server.workers.threads() {
+        0 => None,
+        n => Some(Arc::new(
+            crate::server::workers::WorkerPool::start(n)
+                .map_err(|e| StartError::Http(format!("starting worker threads: {e}")))?,
+        )),
+    };
+    let server_workers = workers.clone();
     let server = tokio::spawn(async move {
         crate::server::serve(
             listener,
             app,
             &server_cfg,
+            server_workers,
             server_shutdown,
             Duration::from_secs(30),
         )
@@ -279,12 +295,18 @@ pub async fn start(cfg: Config, listener: TcpListener) -> Result<GatewayHandle, 
     if let Some(c) = &cluster {
         c.spawn(&state, &background, shutdown.clone());
     }
-    tracing::info!(%addr, accounts = cfg.accounts.len(), "qgate listening");
+    tracing::info!(
+        %addr,
+        accounts = cfg.accounts.len(),
+        workers = cfg.server.workers.threads(),
+        "qgate listening"
+    );
     Ok(GatewayHandle {
         addr,
         state,
         shutdown,
         server,
         background,
+        workers,
     })
 }

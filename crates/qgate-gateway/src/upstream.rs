@@ -9,6 +9,7 @@ use qgate_amazonq::classify::{UpstreamFailure, classify_http_error, classify_str
 use qgate_amazonq::codec::DecodeFailure;
 use qgate_amazonq::{DecodeError, Dialect, Event, EventStreamDecoder, StreamError};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::{Instant, Sleep, sleep_until, timeout_at};
 
@@ -88,17 +89,30 @@ impl AttemptError {
     }
 }
 
-/// The shared client.
+/// The upstream clients: one shared (token refresh, health checks, webhooks, requests
+/// served off the worker threads) and one per worker thread, so that a request served by
+/// a worker reuses connections whose tasks run on that same worker.
 #[derive(Debug, Clone)]
 pub struct UpstreamClient {
     http: reqwest::Client,
+    per_worker: Arc<[reqwest::Client]>,
 }
 
 impl UpstreamClient {
-    pub fn new(cfg: &UpstreamConfig) -> Result<Self, reqwest::Error> {
+    pub fn new(cfg: &UpstreamConfig, workers: usize) -> Result<Self, reqwest::Error> {
         Ok(Self {
             http: build_http_client(cfg.connect_timeout)?,
+            per_worker: (0..workers)
+                .map(|_| build_http_client(cfg.connect_timeout))
+                .collect::<Result<_, _>>()?,
         })
+    }
+
+    /// The client for calls made from this thread: its worker's own, else the shared one.
+    fn local(&self) -> &reqwest::Client {
+        crate::server::workers::current()
+            .and_then(|i| self.per_worker.get(i))
+            .unwrap_or(&self.http)
     }
 
     /// The underlying client (shared with token refresh).
@@ -119,7 +133,7 @@ impl UpstreamClient {
     ) -> Result<EventReader, AttemptError> {
         let url = format!("{}{}", api_base, dialect.path());
         let mut rb = self
-            .http
+            .local()
             .post(url)
             .bearer_auth(access_token)
             .header("content-type", dialect.content_type())

@@ -86,11 +86,72 @@ fn main() -> Result<()> {
     // A `.env` in the working directory is read if present (never overriding real env).
     let _ = dotenvy::dotenv();
     logging::init(cli.log_format);
+    if let Command::Serve {
+        config,
+        host,
+        port,
+        insecure_no_auth,
+    } = cli.command
+    {
+        let cfg = serve_config(config, host, port, insecure_no_auth);
+        // With worker threads the main runtime only accepts connections and runs the
+        // background work (refresh, health checks, persistence, cluster sync): one thread.
+        let rt = match cfg.server.workers {
+            qgate_gateway::config::Workers::Shared => tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build(),
+            qgate_gateway::config::Workers::Threads(_) => {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+            }
+        }
+        .context("starting the async runtime")?;
+        return rt.block_on(serve(cfg));
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     rt.block_on(run(cli.command))
+}
+
+/// The configuration `serve` runs with; every problem is printed and the process exits 2.
+fn serve_config(
+    config_file: Option<PathBuf>,
+    host: Option<std::net::IpAddr>,
+    port: Option<u16>,
+    insecure_no_auth: bool,
+) -> config::Config {
+    let overrides = Overrides {
+        config_file,
+        host,
+        port,
+        insecure_no_auth,
+    };
+    match config::load(&EnvSource::from_process(), &overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    }
+}
+
+async fn serve(cfg: config::Config) -> Result<()> {
+    let addr = std::net::SocketAddr::new(cfg.server.host, cfg.server.port);
+    let listener = qgate_gateway::server::bind(addr).with_context(|| format!("binding {addr}"))?;
+    let handle = match qgate_gateway::start(cfg, listener).await {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("qgate: {e}");
+            std::process::exit(2);
+        }
+    };
+    serve_until_stopped(&handle).await;
+    tracing::info!("shutting down: draining in-flight requests");
+    handle.shutdown().await;
+    Ok(())
 }
 
 async fn run(cmd: Command) -> Result<()> {
@@ -100,35 +161,7 @@ async fn run(cmd: Command) -> Result<()> {
             host,
             port,
             insecure_no_auth,
-        } => {
-            let overrides = Overrides {
-                config_file: config,
-                host,
-                port,
-                insecure_no_auth,
-            };
-            let cfg = match config::load(&EnvSource::from_process(), &overrides) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("{e}");
-                    std::process::exit(2);
-                }
-            };
-            let addr = std::net::SocketAddr::new(cfg.server.host, cfg.server.port);
-            let listener =
-                qgate_gateway::server::bind(addr).with_context(|| format!("binding {addr}"))?;
-            let handle = match qgate_gateway::start(cfg, listener).await {
-                Ok(h) => h,
-                Err(e) => {
-                    eprintln!("qgate: {e}");
-                    std::process::exit(2);
-                }
-            };
-            serve_until_stopped(&handle).await;
-            tracing::info!("shutting down: draining in-flight requests");
-            handle.shutdown().await;
-            Ok(())
-        }
+        } => serve(serve_config(config, host, port, insecure_no_auth)).await,
         Command::Demo {
             port,
             accounts,

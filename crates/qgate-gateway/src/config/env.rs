@@ -5,6 +5,7 @@ use super::file::{AccountSection, FileConfig};
 use super::{
     AccountConfig, ClientKey, Config, ConfigErrors, DEFAULT_KIRO_AUTH_ENDPOINT,
     DEFAULT_TOKEN_ENDPOINT, DispatchConfig, Problems, SecurityConfig, ServerConfig, UpstreamConfig,
+    Workers,
 };
 use qgate_amazonq::Dialect;
 use qgate_auth::Credentials;
@@ -112,6 +113,18 @@ impl Reader<'_> {
         }
     }
 
+    fn workers(&mut self, file: Option<&super::file::WorkersSetting>) -> Workers {
+        let (source, raw) = match (self.env.get("WORKERS"), file) {
+            (Some(v), _) => ("WORKERS", v.to_owned()),
+            (None, Some(f)) => ("server.workers", f.as_text()),
+            (None, None) => return Workers::auto(),
+        };
+        raw.parse().unwrap_or_else(|e: String| {
+            self.problems.push(source, e);
+            Workers::auto()
+        })
+    }
+
     fn duration(&mut self, var: &str, key: &str, file: Option<&String>) -> Option<Duration> {
         let (source, raw) = match (self.env.get(var), file) {
             (Some(v), _) => (var, v.to_owned()),
@@ -181,6 +194,7 @@ pub(super) fn build(file: &FileConfig, env: &EnvSource) -> Result<Config, Config
                 file.server.ping_interval.as_ref(),
             )
             .unwrap_or(Duration::from_secs(10)),
+        workers: r.workers(file.server.workers.as_ref()),
     };
 
     // --- upstream

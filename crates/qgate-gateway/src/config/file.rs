@@ -54,6 +54,25 @@ pub struct ServerSection {
     pub header_read_timeout: Option<String>,
     pub body_read_timeout: Option<String>,
     pub ping_interval: Option<String>,
+    /// `auto`, `shared` or a number (`WORKERS`).
+    pub workers: Option<WorkersSetting>,
+}
+
+/// `workers = 4` or `workers = "auto"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum WorkersSetting {
+    Count(u64),
+    Word(String),
+}
+
+impl WorkersSetting {
+    pub fn as_text(&self) -> String {
+        match self {
+            WorkersSetting::Count(n) => n.to_string(),
+            WorkersSetting::Word(w) => w.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

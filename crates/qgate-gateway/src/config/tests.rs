@@ -202,3 +202,56 @@ fn durations_accept_seconds_and_humantime() {
     assert_eq!(cfg.health_check_interval, Duration::from_secs(90));
     assert_eq!(cfg.upstream.idle_timeout, Duration::from_secs(120));
 }
+
+#[test]
+fn workers_default_to_one_per_cpu_and_take_a_number_or_shared() {
+    let base = [
+        ("AMAZONQ_REFRESH_TOKEN", "r"),
+        ("AMAZONQ_CLIENT_ID", "c"),
+        ("AMAZONQ_CLIENT_SECRET", "s"),
+    ];
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(load_env(&base).unwrap().server.workers.threads(), cpus);
+    let with = |v: &str| {
+        let mut pairs = base.to_vec();
+        pairs.push(("WORKERS", v));
+        load_env(&pairs)
+    };
+    assert_eq!(with("3").unwrap().server.workers.threads(), 3);
+    assert_eq!(with("shared").unwrap().server.workers, Workers::Shared);
+    assert_eq!(with("AUTO").unwrap().server.workers.threads(), cpus);
+    for bad in ["0", "-1", "many", "100000"] {
+        let err = with(bad).unwrap_err();
+        assert_eq!(err.0.len(), 1, "{err}");
+        assert_eq!(err.0[0].source, "WORKERS");
+        assert!(err.0[0].message.contains(bad), "{err}");
+    }
+    // The file takes a number or a word; the environment wins over it.
+    let file = FileConfig::parse("[server]\nworkers = 2\n", "f.toml").unwrap();
+    assert_eq!(
+        env::build(&file, &env(&base))
+            .unwrap()
+            .server
+            .workers
+            .threads(),
+        2
+    );
+    let file = FileConfig::parse("[server]\nworkers = \"shared\"\n", "f.toml").unwrap();
+    assert_eq!(
+        env::build(&file, &env(&base)).unwrap().server.workers,
+        Workers::Shared
+    );
+    let mut pairs = base.to_vec();
+    pairs.push(("WORKERS", "1"));
+    assert_eq!(
+        env::build(&file, &env(&pairs))
+            .unwrap()
+            .server
+            .workers
+            .threads(),
+        1
+    );
+    let file = FileConfig::parse("[server]\nworkers = 0\n", "f.toml").unwrap();
+    let err = env::build(&file, &env(&base)).unwrap_err();
+    assert_eq!(err.0[0].source, "server.workers");
+}

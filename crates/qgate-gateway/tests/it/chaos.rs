@@ -149,10 +149,19 @@ async fn soak(settings: Settings) -> Report {
             .failures
             .extend(problems.into_iter().map(|p| format!("round {round}: {p}")));
         report.final_states = verdict::states(&obs);
+        // The test runtime holds the gateways' background work; their connections,
+        // handlers and upstream connections live on their worker threads.
+        let worker_tasks: usize = c
+            .nodes
+            .iter()
+            .filter_map(|n| n.gw.as_ref())
+            .map(|g| g.worker_tasks())
+            .sum();
         report.after_round.push((
             tokio::runtime::Handle::current()
                 .metrics()
-                .num_alive_tasks(),
+                .num_alive_tasks()
+                + worker_tasks,
             rss_kib(),
         ));
 

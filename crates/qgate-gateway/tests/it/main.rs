@@ -30,3 +30,4 @@ mod security_ids;
 mod security_routes;
 mod security_secrets;
 mod webhooks;
+mod workers;

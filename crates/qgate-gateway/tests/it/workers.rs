@@ -1,0 +1,147 @@
+//! Threading layouts (`WORKERS`): one-per-CPU worker threads (the default), a fixed
+//! number, and the shared work-stealing runtime all answer concurrent streams whole; a
+//! shutdown lets streams running on worker threads finish.
+
+use crate::support::*;
+use std::time::Duration;
+
+/// Streams `n` replies of `words` words at once, each from its own client (own
+/// connection); returns each one's status and word count.
+async fn concurrent_streams(env: &TestEnv, n: usize, prompt: &str) -> Vec<(u16, usize, bool)> {
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        let url = env.url("/v1/messages");
+        let mut body = hello(prompt);
+        body["stream"] = serde_json::json!(true);
+        tasks.push(tokio::spawn(async move {
+            let r = reqwest::Client::new()
+                .post(url)
+                .header("x-api-key", "test")
+                .header("anthropic-version", "2023-06-01")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let events = parse_sse(&r.text().await.unwrap_or_default());
+            let stopped = events.last().is_some_and(|(n, _)| n == "message_stop");
+            (
+                status,
+                streamed_text(&events).split_whitespace().count(),
+                stopped,
+            )
+        }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_threading_layout_answers_concurrent_streams_whole() {
+    for (layout, threaded) in [("shared", false), ("1", true), ("3", true)] {
+        let env = TestEnv::start(Opts::accounts(2).env("WORKERS", layout)).await;
+        let gw = env.gw.as_ref().unwrap();
+        let held = {
+            let env = &env;
+            async move {
+                concurrent_streams(
+                    env,
+                    12,
+                    "Count to thirty [[sim words=30 chunk=3 delay_ms=20]]",
+                )
+                .await
+            }
+        };
+        // While the streams run, their tasks live on the workers (or on the caller's
+        // runtime in the shared layout): the most seen at once while they ran.
+        let (done_tx, mut done_rx) = tokio::sync::oneshot::channel::<()>();
+        let held = async move {
+            let r = held.await;
+            let _ = done_tx.send(());
+            r
+        };
+        let watch = async {
+            let mut most = 0;
+            for _ in 0..1000 {
+                most = most.max(gw.worker_tasks());
+                tokio::select! {
+                    _ = &mut done_rx => break,
+                    _ = tokio::time::sleep(Duration::from_millis(5)) => {}
+                }
+            }
+            most
+        };
+        let (replies, tasks_on_workers) = tokio::join!(held, watch);
+        for (status, words, stopped) in &replies {
+            assert_eq!(*status, 200, "layout {layout}");
+            assert_eq!(*words, 30, "layout {layout}");
+            assert!(
+                stopped,
+                "layout {layout}: stream not ended with message_stop"
+            );
+        }
+        if threaded {
+            assert!(
+                tasks_on_workers >= 12,
+                "layout {layout}: only {tasks_on_workers} tasks on the workers while 12 streams ran"
+            );
+        } else {
+            assert_eq!(tasks_on_workers, 0, "shared layout has no workers");
+        }
+    }
+}
+
+#[tokio::test]
+async fn shutdown_lets_streams_on_worker_threads_finish() {
+    let mut env = TestEnv::start(Opts::accounts(1).env("WORKERS", "2")).await;
+    let (started_tx, mut started_rx) = tokio::sync::mpsc::channel::<()>(4);
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let client = reqwest::Client::new();
+        let url = env.url("/v1/messages");
+        let started = started_tx.clone();
+        let mut body = hello("Slowly [[sim words=20 chunk=2 delay_ms=40]]");
+        body["stream"] = serde_json::json!(true);
+        tasks.push(tokio::spawn(async move {
+            let r = client
+                .post(url)
+                .header("x-api-key", "test")
+                .header("anthropic-version", "2023-06-01")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            let _ = started.send(()).await;
+            parse_sse(&r.text().await.unwrap_or_default())
+        }));
+    }
+    // Every stream has its headers (the reply takes ~400 ms more): shut down now.
+    for _ in 0..4 {
+        tokio::time::timeout(Duration::from_secs(10), started_rx.recv())
+            .await
+            .expect("streams started")
+            .unwrap();
+    }
+    let base = env.base.clone();
+    env.stop_gateway().await;
+    for t in tasks {
+        let events = t.await.unwrap();
+        assert_eq!(
+            events.last().map(|(n, _)| n.as_str()),
+            Some("message_stop"),
+            "a stream was cut by the shutdown: {events:?}"
+        );
+        assert_eq!(streamed_text(&events).split_whitespace().count(), 20);
+    }
+    // The listener is closed: a new request cannot connect.
+    let after = reqwest::Client::new()
+        .get(format!("{base}/health"))
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await;
+    assert!(after.is_err(), "the gateway still answered after shutdown");
+}
