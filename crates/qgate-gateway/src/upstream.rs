@@ -211,6 +211,17 @@ async fn read_bounded(mut resp: reqwest::Response, deadline: Instant) -> Vec<u8>
     out
 }
 
+/// The next data chunk of a body (trailers and other frames skipped), `None` at its end.
+async fn next_chunk(body: &mut reqwest::Body) -> Result<Option<Bytes>, reqwest::Error> {
+    use http_body_util::BodyExt;
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            return Ok(Some(data));
+        }
+    }
+    Ok(None)
+}
+
 /// Reads typed events from a 200 response, enforcing the idle timeout between chunks.
 ///
 /// The idle timer is one `Sleep` per stream that is *not* re-armed per chunk: arrivals
@@ -219,7 +230,10 @@ async fn read_bounded(mut resp: reqwest::Response, deadline: Instant) -> Vec<u8>
 /// request's CPU (docs/benchmarks.md).
 #[derive(Debug)]
 pub struct EventReader {
-    resp: reqwest::Response,
+    /// Only the body: the response head is dropped as soon as the status is known. Its
+    /// header values share hyper's read buffer, so keeping them would keep that 8 KiB
+    /// buffer alive for the whole stream while hyper reads into a second one.
+    body: reqwest::Body,
     decoder: EventStreamDecoder,
     idle: Duration,
     /// When the idle timeout fires; moved forward only when bytes arrive, so a caller
@@ -236,7 +250,7 @@ impl EventReader {
     fn new(resp: reqwest::Response, idle: Duration) -> Self {
         let idle_deadline = Instant::now() + idle;
         EventReader {
-            resp,
+            body: resp.into(),
             decoder: EventStreamDecoder::new(),
             idle,
             idle_deadline,
@@ -268,7 +282,7 @@ impl EventReader {
             let began = Instant::now();
             let got = tokio::select! {
                 biased;
-                c = self.resp.chunk() => Some(c),
+                c = next_chunk(&mut self.body) => Some(c),
                 () = &mut self.timer => None,
             };
             let now = Instant::now();
@@ -293,7 +307,7 @@ impl EventReader {
     pub fn pull_ready(&mut self) -> Result<bool, AttemptError> {
         let mut got = false;
         while !self.ended {
-            match self.resp.chunk().now_or_never() {
+            match next_chunk(&mut self.body).now_or_never() {
                 None => break,
                 Some(Err(e)) => return Err(AttemptError::Body(without_url(&e))),
                 Some(Ok(None)) => {
