@@ -268,6 +268,9 @@ async fn reload_inner(state: &AppState) -> Result<ReloadReport, ReloadError> {
     {
         restart_required.push("server limits".to_owned());
     }
+    if s.0.workers != s.1.workers {
+        restart_required.push("worker threads (WORKERS)".to_owned());
+    }
     if old_cfg.token_cache_dir != new.token_cache_dir {
         restart_required.push("TOKEN_CACHE_DIR".to_owned());
     }

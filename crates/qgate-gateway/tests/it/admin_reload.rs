@@ -138,3 +138,28 @@ async fn a_bad_file_is_refused_with_every_problem_and_the_running_config_stays()
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn settings_that_need_a_restart_are_named_and_the_rest_applies() {
+    let file = ConfigFile::new("[server]\nworkers = 1\n\n[pool]\nstrategy = \"round_robin\"\n");
+    let env = start(&file).await;
+    file.write(
+        "[server]\nworkers = 3\nping_interval = \"3s\"\n\n[pool]\nstrategy = \"least_used\"\n",
+    );
+    let (s, v) = admin_post(&env, "/admin/reload", None).await;
+    assert_eq!(s, 200, "{v}");
+    let needs: Vec<&str> = v["restart_required"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no restart_required in {v}"))
+        .iter()
+        .filter_map(|x| x.as_str())
+        .collect();
+    assert!(needs.contains(&"worker threads (WORKERS)"), "{v}");
+    assert!(needs.contains(&"server limits"), "{v}");
+    assert_eq!(needs.len(), 2, "{v}");
+    // What can change at run time did.
+    assert_eq!(
+        admin_get(&env, "/accounts/stats").await["strategy"],
+        "least_used"
+    );
+}
