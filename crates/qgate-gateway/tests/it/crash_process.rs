@@ -159,10 +159,13 @@ impl Gateway {
     }
 }
 
-/// The address from the JSON `qgate listening` line.
+/// The address from the `qgate listening` line, JSON or plain text (`addr=...`).
 fn listening_addr(line: &str) -> Option<String> {
-    let v: Value = serde_json::from_str(line).ok()?;
-    (v["message"] == "qgate listening")
-        .then(|| v["addr"].as_str().map(str::to_owned))
-        .flatten()
+    if let Ok(v) = serde_json::from_str::<Value>(line) {
+        return (v["message"] == "qgate listening")
+            .then(|| v["addr"].as_str().map(str::to_owned))
+            .flatten();
+    }
+    let (_, rest) = line.split_once("qgate listening addr=")?;
+    rest.split_whitespace().next().map(str::to_owned)
 }

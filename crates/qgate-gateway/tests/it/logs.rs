@@ -203,3 +203,36 @@ async fn no_secret_reaches_logs_metrics_or_responses_and_request_lines_carry_ids
         );
     }
 }
+
+/// The real binary's text logs, written to a pipe (as to a file, journald or `docker
+/// logs`): plain lines without terminal colour codes.
+#[tokio::test]
+async fn text_logs_to_a_pipe_have_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let env: Vec<(String, String)> = [
+        ("LOG_FORMAT", "text"),
+        ("AMAZONQ_REFRESH_TOKEN", "r"),
+        ("AMAZONQ_CLIENT_ID", "c"),
+        ("AMAZONQ_CLIENT_SECRET", "s"),
+        ("AMAZONQ_API_ENDPOINT", "http://127.0.0.1:9"),
+        ("AMAZONQ_TOKEN_ENDPOINT", "http://127.0.0.1:9/token"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let gw = crate::crash_process::Gateway::start(dir.path(), &env)
+        .await
+        .expect("the gateway started and logged `qgate listening addr=...` as plain text");
+    let output = gw.output.clone();
+    gw.stop().await;
+    let lines = output.lock().clone();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(" INFO ") && l.contains("qgate listening")),
+        "{lines:?}"
+    );
+    if let Some(line) = lines.iter().find(|l| l.contains('\u{1b}')) {
+        panic!("a log line written to a pipe has terminal escape codes: {line:?}");
+    }
+}
