@@ -1,6 +1,6 @@
 //! `count_tokens` and `models`.
 
-use super::messages::{off_worker, parse_json, read_body, resolve_and_translate};
+use super::messages::{parse_json, read_body, resolve_and_translate};
 use crate::error::GatewayError;
 use crate::middleware::RequestCtx;
 use crate::state::AppState;
@@ -34,20 +34,16 @@ async fn count(state: &AppState, body: Body) -> Result<u64, GatewayError> {
         state.server.body_read_timeout,
     )
     .await?;
+    let req: CountTokensRequest = parse_json(&bytes)?;
+    let req = MessagesRequest::from(req);
+    if req.messages.is_empty() {
+        return Err(GatewayError::BadRequest(
+            "messages: at least one message is required".into(),
+        ));
+    }
     let rt = state.runtime();
-    let (model, input_tokens) = off_worker(bytes.len(), move || {
-        let req: CountTokensRequest = parse_json(&bytes)?;
-        let req = MessagesRequest::from(req);
-        if req.messages.is_empty() {
-            return Err(GatewayError::BadRequest(
-                "messages: at least one message is required".into(),
-            ));
-        }
-        let (model, translated) = resolve_and_translate(&rt, &req, None)?;
-        Ok((model.upstream_id, translated.input_tokens))
-    })
-    .await?;
-    Ok(state.calibrated(&model, input_tokens))
+    let (model, translated) = resolve_and_translate(&rt, &req, None)?;
+    Ok(state.calibrated(&model.upstream_id, translated.input_tokens))
 }
 
 /// `GET /v1/models` query: Anthropic's cursor pagination.

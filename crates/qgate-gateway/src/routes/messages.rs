@@ -113,7 +113,7 @@ pub async fn handle(
 
 async fn prepare(
     state: &AppState,
-    rt: &Arc<Runtime>,
+    rt: &Runtime,
     ctx: &RequestCtx,
     body: Body,
     received: std::time::Instant,
@@ -124,31 +124,23 @@ async fn prepare(
         state.server.body_read_timeout,
     )
     .await?;
-    let parsed = {
-        let rt = rt.clone();
-        off_worker(bytes.len(), move || parse_and_translate(&rt, &bytes)).await?
-    };
-    let Parsed {
-        client_model,
-        max_tokens,
-        stream,
-        session,
-        model,
-        translated,
-    } = parsed;
+    let req: MessagesRequest = parse_json(&bytes)?;
+    check_request(&req)?;
+    let session = req.session_id();
+    let (model, translated) = resolve_and_translate(rt, &req, session.as_deref())?;
     // Amazon Q has no output limit to pass on, but a request asking for more output than
     // the model's whole window is a client mistake the real API refuses too.
-    if max_tokens > model.context_window {
+    if req.max_tokens > model.context_window {
         return Err(GatewayError::BadRequest(format!(
             "max_tokens: {} > {}, which is the maximum allowed number of output tokens for {}",
-            max_tokens, model.context_window, client_model
+            req.max_tokens, model.context_window, req.model
         )));
     }
     let zero = rt
         .dispatch
         .zero_input_token_models
         .iter()
-        .any(|k| model_matches_keyword(&client_model, k));
+        .any(|k| model_matches_keyword(&req.model, k));
     let input_tokens = if zero {
         0
     } else {
@@ -156,62 +148,15 @@ async fn prepare(
     };
     Ok(Prepared {
         request_id: ctx.request_id.clone(),
-        client_model,
+        client_model: req.model.clone(),
         session,
-        stream,
+        stream: req.is_stream(),
         input_tokens,
         translated,
         model,
         received,
         client_key: ctx.client_key.clone(),
     })
-}
-
-/// What `prepare` keeps of a parsed request: the parsed body itself (for a Claude Code
-/// request, thousands of allocations) is dropped where it was parsed.
-struct Parsed {
-    client_model: String,
-    max_tokens: u64,
-    stream: bool,
-    session: Option<String>,
-    model: ResolvedModel,
-    translated: Translated,
-}
-
-fn parse_and_translate(rt: &Runtime, bytes: &[u8]) -> Result<Parsed, GatewayError> {
-    let req: MessagesRequest = parse_json(bytes)?;
-    check_request(&req)?;
-    let session = req.session_id();
-    let (model, translated) = resolve_and_translate(rt, &req, session.as_deref())?;
-    Ok(Parsed {
-        stream: req.is_stream(),
-        max_tokens: req.max_tokens,
-        client_model: req.model,
-        session,
-        model,
-        translated,
-    })
-}
-
-/// Request bodies at least this large are parsed and translated on tokio's blocking
-/// pool. A worker thread serves many connections; a Claude Code body (40 KB to several
-/// MB, 0.5 ms and up to parse and translate) handled inline would hold up the chunks of
-/// every other stream on that worker for as long. Smaller bodies take a few
-/// microseconds, less than the hand-off.
-pub(crate) const OFFLOAD_BYTES: usize = 32 * 1024;
-
-/// Runs `work` inline for small inputs, on the blocking pool for large ones.
-pub(crate) async fn off_worker<T, F>(size: usize, work: F) -> Result<T, GatewayError>
-where
-    F: FnOnce() -> Result<T, GatewayError> + Send + 'static,
-    T: Send + 'static,
-{
-    if size < OFFLOAD_BYTES {
-        return work();
-    }
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| GatewayError::Internal(format!("preparing the request failed: {e}")))?
 }
 
 /// The model and the translated body: the one path shared by `/v1/messages` and
