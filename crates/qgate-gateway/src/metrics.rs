@@ -6,10 +6,12 @@
 mod collector;
 mod ops;
 mod redis;
+mod workers;
 
 pub use collector::StateCollector;
 pub use ops::{OpsMetrics, RetiredRefreshes};
 pub use redis::RedisCollector;
+pub use workers::WorkerCollector;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;

@@ -232,7 +232,19 @@ pub async fn start(cfg: Config, listener: TcpListener) -> Result<GatewayHandle, 
         dispatch: cfg.dispatch.clone(),
         upstream: cfg.upstream.clone(),
     }));
+    let workers = match cfg.server.workers.threads() {
+        0 => None,
+        n => Some(Arc::new(
+            crate::server::workers::WorkerPool::start(n)
+                .map_err(|e| StartError::Http(format!("starting worker threads: {e}")))?,
+        )),
+    };
     let mut metrics = Metrics::new();
+    if let Some(pool) = &workers {
+        metrics
+            .registry
+            .register_collector(Box::new(crate::metrics::WorkerCollector::new(pool.clone())));
+    }
     metrics.register_collector(StateCollector::new(
         runtime.clone(),
         metrics.retired_refreshes(),
@@ -271,13 +283,6 @@ pub async fn start(cfg: Config, listener: TcpListener) -> Result<GatewayHandle, 
     let app = crate::routes::router(state.clone());
     let server_cfg = cfg.server.clone();
     let server_shutdown = shutdown.clone();
-    let workers = match cfg.server.workers.threads() {
-        0 => None,
-        n => Some(Arc::new(
-            crate::server::workers::WorkerPool::start(n)
-                .map_err(|e| StartError::Http(format!("starting worker threads: {e}")))?,
-        )),
-    };
     let server_workers = workers.clone();
     let server = tokio::spawn(async move {
         crate::server::serve(

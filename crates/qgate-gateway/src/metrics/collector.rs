@@ -51,7 +51,7 @@ impl StateCollector {
     }
 }
 
-fn emit<M: EncodeMetric>(
+pub(super) fn emit<M: EncodeMetric>(
     encoder: &mut DescriptorEncoder,
     name: &str,
     help: &str,

@@ -36,6 +36,15 @@ struct Worker {
     open: Arc<AtomicUsize>,
 }
 
+/// One worker's load, for metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerStats {
+    pub index: usize,
+    pub connections: usize,
+    pub tasks: usize,
+    pub busy: std::time::Duration,
+}
+
 /// Counts a connection open on its worker until dropped.
 #[derive(Debug)]
 pub struct Placed {
@@ -124,6 +133,24 @@ impl WorkerPool {
         self.workers
             .iter()
             .map(|w| w.open.load(Ordering::Relaxed))
+            .collect()
+    }
+
+    /// Per worker: open connections, live tasks and time spent running tasks.
+    pub fn stats(&self) -> Vec<WorkerStats> {
+        self.workers
+            .iter()
+            .enumerate()
+            .map(|(index, w)| {
+                let m = w.handle.metrics();
+                WorkerStats {
+                    index,
+                    connections: w.open.load(Ordering::Relaxed),
+                    tasks: m.num_alive_tasks(),
+                    // A current-thread runtime has one worker, index 0.
+                    busy: m.worker_total_busy_duration(0),
+                }
+            })
             .collect()
     }
 

@@ -145,3 +145,49 @@ async fn shutdown_lets_streams_on_worker_threads_finish() {
         .await;
     assert!(after.is_err(), "the gateway still answered after shutdown");
 }
+
+#[tokio::test]
+async fn metrics_show_each_workers_connections_tasks_and_busy_time() {
+    use crate::admin::ADMIN;
+    use crate::metrics::{scrape, value};
+    let env = TestEnv::start(
+        Opts::accounts(1)
+            .env("WORKERS", "3")
+            .env("ADMIN_API_KEY", ADMIN),
+    )
+    .await;
+    let replies = concurrent_streams(&env, 6, "Hello [[sim words=8 chunk=2]]").await;
+    assert!(
+        replies
+            .iter()
+            .all(|(s, w, stop)| *s == 200 && *w == 8 && *stop)
+    );
+    let m = scrape(&env).await;
+    let (mut busy_total, mut open_total) = (0.0, 0.0);
+    for w in 0..3 {
+        let label = format!("{{worker=\"{w}\"}}");
+        let conns = value(&m, &format!("qgate_worker_connections{label}"))
+            .unwrap_or_else(|| panic!("no connections gauge for worker {w}:\n{m}"));
+        open_total += conns;
+        assert!(
+            value(&m, &format!("qgate_worker_tasks{label}")).is_some(),
+            "{m}"
+        );
+        busy_total += value(&m, &format!("qgate_worker_busy_seconds_total{label}"))
+            .unwrap_or_else(|| panic!("no busy counter for worker {w}:\n{m}"));
+    }
+    assert!(value(&m, "qgate_worker_connections{worker=\"3\"}").is_none());
+    // The scrape's own connection is open on one of them while it is answered.
+    assert!(open_total >= 1.0, "{m}");
+    // Six streams' connections and the scrape itself ran on the workers.
+    assert!(busy_total > 0.0, "{m}");
+
+    // The shared layout has no workers to report.
+    let shared = TestEnv::start(
+        Opts::accounts(1)
+            .env("WORKERS", "shared")
+            .env("ADMIN_API_KEY", ADMIN),
+    )
+    .await;
+    assert!(!scrape(&shared).await.contains("qgate_worker_"));
+}
