@@ -145,6 +145,11 @@ fn referenced_metrics(text: &str) -> BTreeSet<String> {
     let bytes = text.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
+        // Names are ASCII: only char boundaries can start one (the file may hold `—`).
+        if !text.is_char_boundary(i) {
+            i += 1;
+            continue;
+        }
         let rest = &text[i..];
         let starts = (rest.starts_with("amazonq_") || rest.starts_with("qgate_"))
             && (i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_'));
