@@ -135,7 +135,8 @@ const PASS_THROUGH: &[&str] = &[
     "RUST_LOG",
     "LOAD_BALANCE_STRATEGY",
     "STICKY_SESSIONS",
-    // Runtime and allocator tuning, for experiments.
+    // Threading, runtime and allocator tuning, for experiments.
+    "WORKERS",
     "TOKIO_WORKER_THREADS",
     "GLIBC_TUNABLES",
     "MIMALLOC_PURGE_DELAY",
