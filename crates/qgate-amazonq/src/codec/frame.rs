@@ -62,12 +62,18 @@ impl<'a> Frame<'a> {
         Ok(frame)
     }
 
-    /// The value of string header `name`, if the frame has one.
+    /// The value of string header `name`, if the frame has one. `parse` has checked every
+    /// header, so the lookup compares raw name bytes and converts only the value it
+    /// returns (per frame, two lookups used to re-check all names and strings).
     pub fn header_str(&self, name: &str) -> Option<&'a str> {
-        self.header_iter()
-            .map_while(Result::ok)
-            .find(|(n, _)| *n == name)
-            .and_then(|(_, v)| v)
+        let mut raw = Headers { rest: self.headers };
+        while !raw.rest.is_empty() {
+            let (n, v) = raw.read_raw().ok()?;
+            if n == name.as_bytes() {
+                return v.and_then(|v| std::str::from_utf8(v).ok());
+            }
+        }
+        None
     }
 
     /// Each header's name and, for strings, its value.
@@ -106,8 +112,14 @@ impl<'a> Headers<'a> {
     }
 
     fn read(&mut self) -> Result<(&'a str, Option<&'a str>), DecodeError> {
+        let (name, value) = self.read_raw()?;
+        Ok((utf8(name)?, value.map(utf8).transpose()?))
+    }
+
+    /// One header's name and, for strings, its value bytes, unchecked as UTF-8.
+    fn read_raw(&mut self) -> Result<(&'a [u8], Option<&'a [u8]>), DecodeError> {
         let name_len = self.take(1)?[0] as usize;
-        let name = utf8(self.take(name_len)?)?;
+        let name = self.take(name_len)?;
         let value_type = self.take(1)?[0];
         let value = match value_type {
             TYPE_TRUE | TYPE_FALSE => None,
@@ -119,11 +131,7 @@ impl<'a> Headers<'a> {
             TYPE_BYTE_ARRAY | TYPE_STRING => {
                 let len = self.take(2)?;
                 let bytes = self.take(u16::from_be_bytes([len[0], len[1]]) as usize)?;
-                if value_type == TYPE_STRING {
-                    Some(utf8(bytes)?)
-                } else {
-                    None
-                }
+                (value_type == TYPE_STRING).then_some(bytes)
             }
             other => return Err(invalid(&format!("header value type {other}"))),
         };
