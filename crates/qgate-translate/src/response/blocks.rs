@@ -204,12 +204,16 @@ fn char_pieces(text: &str, max_bytes: usize) -> impl Iterator<Item = &str> {
 struct OutputTokens {
     counted: u64,
     batch: String,
+    /// `total()` of the current text: usage is read at the end of a message and again for
+    /// accounting, and each read would estimate the open batch anew.
+    total: std::cell::Cell<Option<u64>>,
 }
 
 impl OutputTokens {
     const BATCH_BYTES: usize = 2048;
 
     fn add(&mut self, text: &str) {
+        self.total.set(None);
         self.batch.push_str(text);
         if self.batch.len() >= Self::BATCH_BYTES {
             self.counted += estimate_text(&self.batch);
@@ -218,7 +222,12 @@ impl OutputTokens {
     }
 
     fn total(&self) -> u64 {
-        self.counted + estimate_text(&self.batch)
+        if let Some(t) = self.total.get() {
+            return t;
+        }
+        let t = self.counted + estimate_text(&self.batch);
+        self.total.set(Some(t));
+        t
     }
 }
 
@@ -235,6 +244,21 @@ mod tests {
             assert!(pieces.iter().all(|p| !p.is_empty()));
         }
         assert_eq!(char_pieces("", 4).count(), 0);
+    }
+
+    #[test]
+    fn the_remembered_total_follows_every_addition() {
+        let mut tokens = OutputTokens::default();
+        tokens.add("one two three");
+        let first = tokens.total();
+        assert_eq!(first, estimate_text("one two three"));
+        assert_eq!(tokens.total(), first);
+        tokens.add(" four five six seven eight");
+        assert_eq!(
+            tokens.total(),
+            estimate_text("one two three four five six seven eight")
+        );
+        assert!(tokens.total() > first);
     }
 
     #[test]
