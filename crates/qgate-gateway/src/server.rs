@@ -10,12 +10,12 @@ use crate::config::ServerConfig;
 use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use workers::WorkerPool;
 
@@ -82,13 +82,7 @@ pub async fn serve(
         let service = TowerToHyperService::new(app.clone());
         let watcher = graceful.watcher();
         let Some(pool) = &workers else {
-            let watched = watcher.watch(builder.serve_connection(TokioIo::new(stream), service));
-            tokio::spawn(async move {
-                if let Err(e) = watched.await {
-                    tracing::debug!(error = %e, "connection ended with an error");
-                }
-                drop(permit);
-            });
+            tokio::spawn(serve_one(builder.clone(), stream, service, watcher, permit));
             continue;
         };
         // The socket is registered with this runtime's reactor; it moves to the worker's.
@@ -103,17 +97,9 @@ pub async fn serve(
         let builder = builder.clone();
         worker.spawn(async move {
             let _placed = placed;
-            let _permit = permit;
-            let stream = match TcpStream::from_std(std_stream) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "a worker could not take a connection");
-                    return;
-                }
-            };
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(error = %e, "connection ended with an error");
+            match TcpStream::from_std(std_stream) {
+                Ok(stream) => serve_one(builder, stream, service, watcher, permit).await,
+                Err(e) => tracing::warn!(error = %e, "a worker could not take a connection"),
             }
         });
     }
@@ -124,5 +110,20 @@ pub async fn serve(
     }
     if let Some(pool) = workers {
         pool.stop();
+    }
+}
+
+/// Serves one accepted connection until it ends, under the graceful-shutdown watch; its
+/// connection-limit permit is held until then.
+async fn serve_one(
+    builder: http1::Builder,
+    stream: TcpStream,
+    service: TowerToHyperService<Router>,
+    watcher: Watcher,
+    _permit: OwnedSemaphorePermit,
+) {
+    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    if let Err(e) = watcher.watch(conn).await {
+        tracing::debug!(error = %e, "connection ended with an error");
     }
 }

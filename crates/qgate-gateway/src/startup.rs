@@ -79,7 +79,9 @@ impl GatewayHandle {
     /// Tasks alive on the gateway's worker threads (0 without workers); the rest of its
     /// tasks are counted by the runtime that called [`start`].
     pub fn worker_tasks(&self) -> usize {
-        self.workers.as_ref().map_or(0, |w| w.alive_tasks())
+        self.workers
+            .as_ref()
+            .map_or(0, |w| w.stats().iter().map(|s| s.tasks).sum())
     }
 
     /// Stops accepting, drains in-flight streams, stops background work (saving state).
@@ -236,7 +238,7 @@ pub async fn start(cfg: Config, listener: TcpListener) -> Result<GatewayHandle, 
         0 => None,
         n => Some(Arc::new(
             crate::server::workers::WorkerPool::start(n)
-                .map_err(|e| StartError::Http(format!("starting worker threads: {e}")))?,
+                .map_err(|e| std::io::Error::other(format!("starting worker threads: {e}")))?,
         )),
     };
     let mut metrics = Metrics::new();

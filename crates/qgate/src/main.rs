@@ -86,34 +86,34 @@ fn main() -> Result<()> {
     // A `.env` in the working directory is read if present (never overriding real env).
     let _ = dotenvy::dotenv();
     logging::init(cli.log_format);
-    if let Command::Serve {
-        config,
-        host,
-        port,
-        insecure_no_auth,
-    } = cli.command
-    {
-        let cfg = serve_config(config, host, port, insecure_no_auth);
-        // With worker threads the main runtime only accepts connections and runs the
-        // background work (refresh, health checks, persistence, cluster sync): one thread.
-        let rt = match cfg.server.workers {
-            qgate_gateway::config::Workers::Shared => tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build(),
-            qgate_gateway::config::Workers::Threads(_) => {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-            }
+    // `serve` loads its configuration before the runtime exists: with worker threads the
+    // main runtime only accepts connections and runs the background work (refresh, health
+    // checks, persistence, cluster sync), so one thread is enough.
+    let serve_cfg = match &cli.command {
+        Command::Serve {
+            config,
+            host,
+            port,
+            insecure_no_auth,
+        } => Some(serve_config(
+            config.clone(),
+            *host,
+            *port,
+            *insecure_no_auth,
+        )),
+        _ => None,
+    };
+    let mut builder = match serve_cfg.as_ref().map(|c| c.server.workers) {
+        Some(qgate_gateway::config::Workers::Threads(_)) => {
+            tokio::runtime::Builder::new_current_thread()
         }
-        .context("starting the async runtime")?;
-        return rt.block_on(serve(cfg));
-    }
-    let rt = tokio::runtime::Builder::new_multi_thread()
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let rt = builder
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    rt.block_on(run(cli.command))
+    rt.block_on(run(cli.command, serve_cfg))
 }
 
 /// The configuration `serve` runs with; every problem is printed and the process exits 2.
@@ -154,14 +154,19 @@ async fn serve(cfg: config::Config) -> Result<()> {
     Ok(())
 }
 
-async fn run(cmd: Command) -> Result<()> {
+/// Runs a command; `serve_cfg` is the configuration `main` already loaded for `serve`.
+async fn run(cmd: Command, serve_cfg: Option<config::Config>) -> Result<()> {
     match cmd {
         Command::Serve {
             config,
             host,
             port,
             insecure_no_auth,
-        } => serve(serve_config(config, host, port, insecure_no_auth)).await,
+        } => {
+            let cfg =
+                serve_cfg.unwrap_or_else(|| serve_config(config, host, port, insecure_no_auth));
+            serve(cfg).await
+        }
         Command::Demo {
             port,
             accounts,

@@ -99,14 +99,6 @@ impl WorkerPool {
         })
     }
 
-    pub fn len(&self) -> usize {
-        self.workers.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.workers.is_empty()
-    }
-
     /// Picks the worker with the fewest open connections (ties go round robin, so an
     /// idle pool still spreads new connections) and counts one more there.
     pub fn place(&self) -> (&Handle, Placed) {
@@ -128,14 +120,6 @@ impl WorkerPool {
         )
     }
 
-    /// Open connections per worker (for tests and diagnostics).
-    pub fn open_connections(&self) -> Vec<usize> {
-        self.workers
-            .iter()
-            .map(|w| w.open.load(Ordering::Relaxed))
-            .collect()
-    }
-
     /// Per worker: open connections, live tasks and time spent running tasks.
     pub fn stats(&self) -> Vec<WorkerStats> {
         self.workers
@@ -154,15 +138,6 @@ impl WorkerPool {
             .collect()
     }
 
-    /// Tasks alive on the workers (connections, handlers' stream tasks, upstream
-    /// connections) — with the caller's runtime's own count, the gateway's task total.
-    pub fn alive_tasks(&self) -> usize {
-        self.workers
-            .iter()
-            .map(|w| w.handle.metrics().num_alive_tasks())
-            .sum()
-    }
-
     /// Ends every worker; tasks still running on them are cancelled.
     pub fn stop(&self) {
         self.stop.cancel();
@@ -179,6 +154,10 @@ impl Drop for WorkerPool {
 mod tests {
     use super::*;
 
+    fn open_connections(pool: &WorkerPool) -> Vec<usize> {
+        pool.stats().iter().map(|w| w.connections).collect()
+    }
+
     #[test]
     fn connections_go_to_the_least_loaded_worker_and_are_counted_until_dropped() {
         let pool = WorkerPool::start(3).unwrap();
@@ -186,18 +165,18 @@ mod tests {
         let b = pool.place();
         let c = pool.place();
         // Three connections on three workers: one each.
-        assert_eq!(pool.open_connections(), vec![1, 1, 1]);
+        assert_eq!(open_connections(&pool), vec![1, 1, 1]);
         drop(b);
-        let loads = pool.open_connections();
+        let loads = open_connections(&pool);
         let freed = loads
             .iter()
             .position(|&n| n == 0)
             .expect("one worker freed");
         // The next connection goes to the worker that just lost its connection.
         let d = pool.place();
-        assert_eq!(pool.open_connections()[freed], 1);
+        assert_eq!(open_connections(&pool)[freed], 1);
         drop((a, c, d));
-        assert_eq!(pool.open_connections(), vec![0, 0, 0]);
+        assert_eq!(open_connections(&pool), vec![0, 0, 0]);
     }
 
     #[test]

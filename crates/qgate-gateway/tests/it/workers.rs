@@ -5,23 +5,29 @@
 use crate::support::*;
 use std::time::Duration;
 
-/// Streams `n` replies of `words` words at once, each from its own client (own
-/// connection); returns each one's status and word count.
+/// Sends a streaming request for `prompt` through `client`; returns once the head is in.
+async fn start_stream(client: reqwest::Client, url: String, prompt: &str) -> reqwest::Response {
+    let mut body = hello(prompt);
+    body["stream"] = serde_json::json!(true);
+    client
+        .post(url)
+        .header("x-api-key", "test")
+        .header("anthropic-version", "2023-06-01")
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Streams `n` replies at once, each from its own client (own connection); returns each
+/// one's status, word count and whether it ended with `message_stop`.
 async fn concurrent_streams(env: &TestEnv, n: usize, prompt: &str) -> Vec<(u16, usize, bool)> {
     let mut tasks = Vec::new();
     for _ in 0..n {
         let url = env.url("/v1/messages");
-        let mut body = hello(prompt);
-        body["stream"] = serde_json::json!(true);
+        let prompt = prompt.to_owned();
         tasks.push(tokio::spawn(async move {
-            let r = reqwest::Client::new()
-                .post(url)
-                .header("x-api-key", "test")
-                .header("anthropic-version", "2023-06-01")
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
+            let r = start_stream(reqwest::Client::new(), url, &prompt).await;
             let status = r.status().as_u16();
             let events = parse_sse(&r.text().await.unwrap_or_default());
             let stopped = events.last().is_some_and(|(n, _)| n == "message_stop");
@@ -103,17 +109,8 @@ async fn shutdown_lets_streams_on_worker_threads_finish() {
         let client = reqwest::Client::new();
         let url = env.url("/v1/messages");
         let started = started_tx.clone();
-        let mut body = hello("Slowly [[sim words=20 chunk=2 delay_ms=40]]");
-        body["stream"] = serde_json::json!(true);
         tasks.push(tokio::spawn(async move {
-            let r = client
-                .post(url)
-                .header("x-api-key", "test")
-                .header("anthropic-version", "2023-06-01")
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
+            let r = start_stream(client, url, "Slowly [[sim words=20 chunk=2 delay_ms=40]]").await;
             assert_eq!(r.status(), 200);
             let _ = started.send(()).await;
             parse_sse(&r.text().await.unwrap_or_default())
