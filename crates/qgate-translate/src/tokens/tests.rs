@@ -46,6 +46,25 @@ fn long_numbers_split_into_digit_groups() {
 }
 
 #[test]
+fn runs_end_at_a_block_of_other_characters() {
+    // Digit, space and word runs that meet a 64-byte block boundary, with a whole block
+    // of other characters between two runs.
+    let cases = [
+        format!("{}1{}1", "x".repeat(63), "-".repeat(64)),
+        format!("{}12{}3", "x".repeat(62), "a".repeat(64)),
+        format!("{}  {} ", "x".repeat(62), "b".repeat(64)),
+        format!("{}{}", "1".repeat(130), "é".repeat(40)),
+        format!("{}1234{}", "x".repeat(60), "5".repeat(70)),
+        format!("{}12{}", "x".repeat(62), "3".repeat(2)),
+        format!("{}123{}", "x".repeat(61), "4".repeat(3)),
+        format!("{}1{}", "x".repeat(63), "23x4"),
+    ];
+    for text in &cases {
+        assert_eq!(estimate_milli(text), reference_milli(text), "{text}");
+    }
+}
+
+#[test]
 fn indentation_runs_cost_about_one_token() {
     let flat = estimate_milli("a\nb");
     let indented = estimate_milli("a\n        b");
@@ -244,6 +263,16 @@ proptest::proptest! {
     fn table_scanner_matches_the_reference_rules(
         text in "[a-zA-Z0-9 \\t\\n\\r{}\":,.é中ж😀]{0,200}"
     ) {
+        proptest::prop_assert_eq!(estimate_milli(&text), reference_milli(&text));
+    }
+
+    /// Long texts cross the scanner's 64-byte blocks inside words, digit runs, space runs
+    /// and multi-byte characters.
+    #[test]
+    fn block_scanner_matches_the_reference_rules_across_blocks(
+        parts in proptest::collection::vec("[a-z]{1,150}|[0-9]{1,70}|[ ]{1,150}|[\\n]{1,5}|[{}\":,.]{1,9}|[é中ж😀]{1,3}", 0..40)
+    ) {
+        let text = parts.concat();
         proptest::prop_assert_eq!(estimate_milli(&text), reference_milli(&text));
     }
 }
