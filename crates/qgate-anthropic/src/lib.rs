@@ -15,7 +15,7 @@ pub mod stream;
 pub use error::{ApiError, ErrorKind};
 pub use request::{
     ContentBlock, CountTokensRequest, ImageSource, Message, MessageContent, MessagesRequest,
-    Metadata, OutputConfig, Role, SystemPrompt, ThinkingConfig, Tool, ToolResultContent,
+    Metadata, OutputConfig, Role, SystemPrompt, ThinkingConfig, Tool, ToolResultContent, Tools,
 };
 pub use response::{MessageResponse, ResponseBlock, StopReason, Usage};
 pub use stream::{BlockStart, Delta, StreamEvent};
