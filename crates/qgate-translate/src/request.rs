@@ -26,7 +26,6 @@ pub use repair::Repair;
 
 use crate::ToolNameMap;
 use crate::tokens;
-use crate::tool_names::ToolNameMapBuilder;
 use convert::{PendingResult, Turn, UserTurn};
 use qgate_amazonq::{
     AssistantResponseMessage, ChatMessage, ConversationState, CurrentMessage,
@@ -119,10 +118,11 @@ pub fn translate(
         return Err(TranslateError::NoUserMessage);
     }
     let mut repairs = Vec::new();
-    let mut names = ToolNameMapBuilder::new();
     // Declared tools take their names first, so a history call to a declared tool can
     // never be the one that gets a collision-avoiding longer name.
-    let declared = tools::declared(req.tools(), &mut names, &mut repairs);
+    let declaration = tools::declare(req.tools.as_ref(), &mut repairs);
+    let mut names = declaration.names;
+    let declared = declaration.declared;
     let mut specs = declared.specs;
     let converted = convert::convert_messages(&req.messages, &mut names, &mut repairs)?;
     let section = system::section(
@@ -136,7 +136,7 @@ pub fn translate(
     normalize::enforce_image_limit(&mut turns, &mut repairs)?;
     tools::declare_used(&mut specs, &mut turns, &mut repairs);
     let body = assemble(turns, specs, section.text, opts, &mut repairs);
-    let input_tokens = tokens::estimate_request(&body);
+    let input_tokens = tokens::estimate_request_with(&body, declaration.known);
     Ok(Translated {
         body,
         tool_names: names.build(),

@@ -17,6 +17,7 @@ mod request;
 
 pub use calibration::Calibration;
 pub use request::{IMAGE_TOKENS, MESSAGE_OVERHEAD_TOKENS, TOOL_OVERHEAD_TOKENS, estimate_request};
+pub(crate) use request::{KnownTools, estimate_request_with, tool_specs_milli};
 
 /// Costs in thousandths of a token, fitted against `cl100k_base` on Claude Code's system
 /// prompt, tool descriptions and schemas, Rust code, Markdown prose, and Chinese, Japanese,

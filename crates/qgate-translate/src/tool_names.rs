@@ -94,7 +94,7 @@ fn shortened_with_hash(name: &str, hex_len: usize) -> String {
 /// Guarantees that two different client names never share an upstream name (a shortened
 /// name that collides with another tool gets a longer hash), and that the same client
 /// name always gets the same upstream name within the request.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ToolNameMapBuilder {
     by_client: HashMap<String, String>,
     by_upstream: HashMap<String, String>,

@@ -24,17 +24,37 @@ const MAX_ENTRIES: usize = 8;
 const MAX_CACHED_BYTES: usize = 1024 * 1024;
 
 /// A parsed `tools` array; cheap to clone.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Tools(Arc<[Tool]>);
+#[derive(Debug, Clone, Default)]
+pub struct Tools {
+    list: Arc<[Tool]>,
+    /// Parsed through the per-thread cache, so later requests with the same array get
+    /// this very list ([`Tools::same_list`]) — worth remembering work done on it.
+    shared: bool,
+}
 
 impl Tools {
     pub fn new(tools: Vec<Tool>) -> Self {
-        Tools(tools.into())
+        Tools {
+            list: tools.into(),
+            shared: false,
+        }
     }
 
     /// Whether two lists are the same parsed list (a cache hit), not merely equal.
     pub fn same_list(&self, other: &Tools) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+        Arc::ptr_eq(&self.list, &other.list)
+    }
+
+    /// Whether the list came through the per-thread cache: requests repeating the same
+    /// array share it, so work derived from it can be remembered by [`Tools::same_list`].
+    pub fn is_shared(&self) -> bool {
+        self.shared
+    }
+}
+
+impl PartialEq for Tools {
+    fn eq(&self, other: &Tools) -> bool {
+        self.list == other.list
     }
 }
 
@@ -42,7 +62,7 @@ impl Deref for Tools {
     type Target = [Tool];
 
     fn deref(&self) -> &[Tool] {
-        &self.0
+        &self.list
     }
 }
 
@@ -54,7 +74,7 @@ impl From<Vec<Tool>> for Tools {
 
 impl Serialize for Tools {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
+        self.list.serialize(serializer)
     }
 }
 
@@ -62,13 +82,14 @@ impl<'de> Deserialize<'de> for Tools {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = Box::<RawValue>::deserialize(deserializer)?;
         let text = raw.get();
-        let parsed = if text.len() < MIN_CACHED_BYTES {
-            parse(text)
-        } else {
+        let shared = text.len() >= MIN_CACHED_BYTES;
+        let parsed = if shared {
             CACHE.with(|cache| cache.borrow_mut().get_or_parse(text))
+        } else {
+            parse(text)
         };
         parsed
-            .map(Tools)
+            .map(|list| Tools { list, shared })
             .map_err(|e| de::Error::custom(message(&e)))
     }
 }
@@ -176,6 +197,7 @@ mod tests {
         let b = parse_request(&request(&tools));
         let (a, b) = (a.tools.expect("tools"), b.tools.expect("tools"));
         assert!(a.same_list(&b));
+        assert!(a.is_shared() && b.is_shared());
         assert_eq!(a.len(), 12);
         assert_eq!(a[3].name, "same_3");
     }
@@ -213,7 +235,10 @@ mod tests {
     fn small_lists_and_values_parse_as_before() {
         let small = r#"[{"name":"a","input_schema":{"type":"object"}}]"#;
         let a = parse_request(&request(small)).tools.expect("tools");
+        let b = parse_request(&request(small)).tools.expect("tools");
         assert_eq!(a.len(), 1);
+        assert!(!a.is_shared() && !a.same_list(&b));
+        assert_eq!(a, b);
         let value: serde_json::Value = serde_json::from_str(&request(&large_tools("v"))).unwrap();
         let from_value: MessagesRequest = serde_json::from_value(value).expect("parses");
         assert_eq!(from_value.tools().len(), 12);

@@ -11,7 +11,10 @@ use qgate_amazonq::{InputSchema, Tool, ToolSpecification};
 use serde_json::Value;
 use std::collections::HashMap;
 
+mod remembered;
 mod schema;
+
+pub(super) use remembered::declare;
 
 /// Description of a tool that history calls but the request does not declare.
 const PLACEHOLDER_DESCRIPTION: &str =
@@ -22,7 +25,7 @@ const TRUNCATION_NOTE: &str =
     "\n\n[Description continues in the system prompt under \"Tool documentation\".]";
 
 /// The converted tool list, and the remainders of descriptions that had to be cut.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub(super) struct Declared {
     pub specs: Vec<Tool>,
     /// `(upstream name, rest of the description)`: nothing a client wrote about a tool is

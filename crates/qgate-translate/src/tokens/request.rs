@@ -4,8 +4,8 @@
 
 use super::estimate_milli;
 use qgate_amazonq::{
-    AssistantResponseMessage, ChatMessage, GenerateAssistantResponseRequest, ToolResultContent,
-    UserInputMessage,
+    AssistantResponseMessage, ChatMessage, GenerateAssistantResponseRequest, Tool,
+    ToolResultContent, UserInputMessage,
 };
 use serde_json::Value;
 
@@ -24,32 +24,75 @@ pub const TOOL_OVERHEAD_TOKENS: u64 = 8;
 /// specifications (name, description, schema JSON), tool results, tool uses (name and
 /// input JSON), a per-message overhead and a fixed cost per image.
 pub fn estimate_request(body: &GenerateAssistantResponseRequest) -> u64 {
+    estimate_request_with(body, KnownTools::default())
+}
+
+/// The estimate of the first `count` tool specifications of the current message, worked
+/// out before (the translator remembers it for a tool list every request repeats).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct KnownTools {
+    pub count: usize,
+    /// [`tool_specs_milli`] of those specifications.
+    pub milli: u64,
+}
+
+/// [`estimate_request`], taking the estimate of the current message's first tools as
+/// given.
+pub(crate) fn estimate_request_with(
+    body: &GenerateAssistantResponseRequest,
+    known: KnownTools,
+) -> u64 {
     let state = &body.conversation_state;
     let mut milli: u64 = 0;
     let mut buffer = Vec::new();
     for item in &state.history {
         milli += match item {
-            ChatMessage::UserInputMessage(user) => user_milli(user, &mut buffer),
+            ChatMessage::UserInputMessage(user) => {
+                user_milli(user, KnownTools::default(), &mut buffer)
+            }
             ChatMessage::AssistantResponseMessage(assistant) => {
                 assistant_milli(assistant, &mut buffer)
             }
         };
     }
-    milli += user_milli(&state.current_message.user_input_message, &mut buffer);
+    milli += user_milli(
+        &state.current_message.user_input_message,
+        known,
+        &mut buffer,
+    );
     milli.div_ceil(1000)
 }
 
-fn user_milli(user: &UserInputMessage, buffer: &mut Vec<u8>) -> u64 {
+/// Thousandths of a token for tool specifications: framing, name, description, schema.
+pub(crate) fn tool_specs_milli(specs: &[Tool]) -> u64 {
+    let mut buffer = Vec::new();
+    specs.iter().map(|tool| tool_milli(tool, &mut buffer)).sum()
+}
+
+fn tool_milli(tool: &Tool, buffer: &mut Vec<u8>) -> u64 {
+    let spec = &tool.tool_specification;
+    TOOL_OVERHEAD_TOKENS * 1000
+        + estimate_milli(&spec.name)
+        + estimate_milli(&spec.description)
+        + json_milli(&spec.input_schema.json, buffer)
+}
+
+fn user_milli(user: &UserInputMessage, known: KnownTools, buffer: &mut Vec<u8>) -> u64 {
     let mut milli = MESSAGE_OVERHEAD_TOKENS * 1000 + estimate_milli(&user.content);
     milli += user.images.len() as u64 * IMAGE_TOKENS * 1000;
     let Some(context) = &user.user_input_message_context else {
         return milli;
     };
-    for tool in &context.tools {
-        let spec = &tool.tool_specification;
-        milli += TOOL_OVERHEAD_TOKENS * 1000;
-        milli += estimate_milli(&spec.name) + estimate_milli(&spec.description);
-        milli += json_milli(&spec.input_schema.json, buffer);
+    // `known` describes a prefix of these tools (never more than there are).
+    let rest = match context.tools.get(known.count..) {
+        Some(rest) => {
+            milli += known.milli;
+            rest
+        }
+        None => &context.tools[..],
+    };
+    for tool in rest {
+        milli += tool_milli(tool, buffer);
     }
     for result in &context.tool_results {
         milli += MESSAGE_OVERHEAD_TOKENS * 1000;
