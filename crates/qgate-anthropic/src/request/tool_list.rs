@@ -27,16 +27,16 @@ const MAX_CACHED_BYTES: usize = 1024 * 1024;
 #[derive(Debug, Clone, Default)]
 pub struct Tools {
     list: Arc<[Tool]>,
-    /// Parsed through the per-thread cache, so later requests with the same array get
-    /// this very list ([`Tools::same_list`]) — worth remembering work done on it.
-    shared: bool,
+    /// Bytes of the JSON array when it went through the per-thread cache (later
+    /// requests with the same array get this very list, [`Tools::same_list`]); 0 if not.
+    shared_bytes: usize,
 }
 
 impl Tools {
     pub fn new(tools: Vec<Tool>) -> Self {
         Tools {
             list: tools.into(),
-            shared: false,
+            shared_bytes: 0,
         }
     }
 
@@ -48,7 +48,13 @@ impl Tools {
     /// Whether the list came through the per-thread cache: requests repeating the same
     /// array share it, so work derived from it can be remembered by [`Tools::same_list`].
     pub fn is_shared(&self) -> bool {
-        self.shared
+        self.shared_bytes > 0
+    }
+
+    /// Size of the JSON array of a shared list (0 for others), to bound what is
+    /// remembered about it.
+    pub fn shared_bytes(&self) -> usize {
+        self.shared_bytes
     }
 }
 
@@ -83,13 +89,14 @@ impl<'de> Deserialize<'de> for Tools {
         let raw = Box::<RawValue>::deserialize(deserializer)?;
         let text = raw.get();
         let shared = text.len() >= MIN_CACHED_BYTES;
+        let shared_bytes = if shared { text.len() } else { 0 };
         let parsed = if shared {
             CACHE.with(|cache| cache.borrow_mut().get_or_parse(text))
         } else {
             parse(text)
         };
         parsed
-            .map(|list| Tools { list, shared })
+            .map(|list| Tools { list, shared_bytes })
             .map_err(|e| de::Error::custom(message(&e)))
     }
 }

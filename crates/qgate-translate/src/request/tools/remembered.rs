@@ -14,8 +14,10 @@ use crate::tool_names::ToolNameMapBuilder;
 use qgate_anthropic::Tools;
 use std::cell::RefCell;
 
-/// Lists remembered per thread; the least recently used goes first.
+/// Lists remembered per thread, and the size of their JSON arrays together (a converted
+/// list takes about that much again); the least recently used goes first.
 const MAX_ENTRIES: usize = 8;
+const MAX_LIST_BYTES: usize = 1024 * 1024;
 
 /// The declared tools converted, the name map they start, their token estimate.
 #[derive(Debug, Clone)]
@@ -76,9 +78,13 @@ impl Remembered {
         }
         let mut own = Vec::new();
         let declaration = fresh(tools, &mut own);
-        if self.entries.len() >= MAX_ENTRIES
-            && let Some(oldest) = (0..self.entries.len()).min_by_key(|&i| self.entries[i].last_used)
+        while self.entries.len() >= MAX_ENTRIES
+            || self.list_bytes() + tools.shared_bytes() > MAX_LIST_BYTES
         {
+            let Some(oldest) = (0..self.entries.len()).min_by_key(|&i| self.entries[i].last_used)
+            else {
+                break;
+            };
             self.entries.swap_remove(oldest);
         }
         self.entries.push(Entry {
@@ -89,6 +95,10 @@ impl Remembered {
         });
         repairs.extend(own);
         declaration
+    }
+
+    fn list_bytes(&self) -> usize {
+        self.entries.iter().map(|e| e.tools.shared_bytes()).sum()
     }
 }
 
@@ -195,6 +205,13 @@ mod tests {
             let req: MessagesRequest = serde_json::from_str(&changed).unwrap();
             translate(&req, &OPTIONS).unwrap();
         }
-        REMEMBERED.with(|r| assert_eq!(r.borrow().entries.len(), MAX_ENTRIES));
+        REMEMBERED.with(|r| {
+            let r = r.borrow();
+            assert_eq!(
+                r.entries.len(),
+                MAX_ENTRIES.min(MAX_LIST_BYTES / body.len())
+            );
+            assert!(r.list_bytes() <= MAX_LIST_BYTES);
+        });
     }
 }
