@@ -282,6 +282,84 @@ async fn count_tokens_agrees_with_message_usage_on_claude_code_bodies() {
     }
 }
 
+/// Claude Code repeats its tool list on every request, and the gateway parses and converts
+/// a repeated list once (docs/benchmarks.md, fifth round). Repeats must send upstream and
+/// count exactly what the first request did, and a list differing in one character must
+/// be converted anew.
+#[tokio::test]
+async fn a_repeated_tool_list_goes_upstream_exactly_as_the_first_time() {
+    let env = TestEnv::start(Opts::accounts(1)).await;
+    let fixture = fixtures()
+        .into_iter()
+        .find(|f| !f.path.starts_with("/v1/messages/count_tokens") && f.body["tools"].is_array())
+        .expect("a recorded /v1/messages call with tools");
+    let path = messages_path(&fixture);
+    let body = as_message(&fixture, false);
+    let counted = json!({
+        "model": body["model"], "messages": body["messages"], "tools": body["tools"]
+    });
+    let upstream_tools = |upstream: Value| {
+        upstream["conversationState"]["currentMessage"]["userInputMessage"]
+            ["userInputMessageContext"]["tools"]
+            .clone()
+    };
+
+    // Counted before any reply, so no calibration comes between the counts.
+    let counts = [
+        count_tokens(&env, &fixture, &counted).await,
+        count_tokens(&env, &fixture, &counted).await,
+        count_tokens(&env, &fixture, &counted).await,
+    ];
+    assert_eq!(counts[0], counts[1]);
+    assert_eq!(counts[0], counts[2]);
+
+    let mut sent = Vec::new();
+    for _ in 0..3 {
+        let (s, text) = replay(&env, &fixture, &path, &body).await;
+        assert_eq!(s, 200, "{text}");
+        sent.push(upstream_tools(last_request(&env, "sim-1").await));
+    }
+    assert!(
+        sent[0].as_array().is_some_and(|t| t.len() > 10),
+        "{}",
+        sent[0]
+    );
+    assert_eq!(sent[0], sent[1]);
+    assert_eq!(sent[0], sent[2]);
+
+    // The same list with one letter of one description changed.
+    let mut changed = body.clone();
+    let description = changed["tools"][1]["description"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let first = description.chars().next().unwrap();
+    let edited = format!(
+        "{}{}",
+        first.to_ascii_lowercase(),
+        &description[first.len_utf8()..]
+    );
+    assert_ne!(edited, description);
+    changed["tools"][1]["description"] = json!(edited);
+    let (s, text) = replay(&env, &fixture, &path, &changed).await;
+    assert_eq!(s, 200, "{text}");
+    let tools = upstream_tools(last_request(&env, "sim-1").await);
+    let name = changed["tools"][1]["name"].as_str().unwrap();
+    let spec = tools
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| &t["toolSpecification"])
+        .find(|t| t["name"] == name)
+        .unwrap();
+    let probe = probe(&edited);
+    assert!(
+        spec["description"].as_str().unwrap().contains(probe),
+        "{name}: {probe:?} not in {spec}"
+    );
+    assert_ne!(tools, sent[0]);
+}
+
 async fn count_tokens(env: &TestEnv, fixture: &Fixture, body: &Value) -> u64 {
     let (s, text) = replay(env, fixture, "/v1/messages/count_tokens?beta=true", body).await;
     assert_eq!(s, 200, "{}: {text}", fixture.name);
