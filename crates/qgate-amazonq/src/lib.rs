@@ -18,7 +18,7 @@ pub use dialect::Dialect;
 pub use event::{Event, StreamError};
 pub use request::{
     AssistantResponseMessage, ChatMessage, ConversationState, CurrentMessage, EnvState,
-    GenerateAssistantResponseRequest, Image, ImageSource, InputSchema, Tool, ToolResult,
+    GenerateAssistantResponseRequest, Image, ImageSource, InputSchema, Tool, ToolList, ToolResult,
     ToolResultContent, ToolResultStatus, ToolSpecification, ToolUse, UserInputMessage,
     UserInputMessageContext,
 };

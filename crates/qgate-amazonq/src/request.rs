@@ -2,8 +2,11 @@
 //!
 //! Field names follow the Smithy-generated serializer (`protocol_serde/shape_*.rs`).
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
+use serde_json::value::RawValue;
+use std::ops::Deref;
+use std::sync::Arc;
 
 /// Top level body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,10 +68,86 @@ pub struct UserInputMessage {
 pub struct UserInputMessageContext {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env_state: Option<EnvState>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tools: Vec<Tool>,
+    #[serde(default, skip_serializing_if = "ToolList::is_empty")]
+    pub tools: ToolList,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tool_results: Vec<ToolResult>,
+}
+
+/// `tools[]` of a `userInputMessageContext`. A list the translator sends on every request
+/// of a session is shared (one [`Arc`], not a copy per request) together with its JSON,
+/// written once ([`ToolList::with_json`]); any change drops the JSON and copies the list.
+#[derive(Debug, Clone, Default)]
+pub struct ToolList {
+    tools: Arc<Vec<Tool>>,
+    /// The compact JSON of `tools`, when worked out in advance.
+    json: Option<Arc<RawValue>>,
+}
+
+impl ToolList {
+    pub fn new(tools: Vec<Tool>) -> Self {
+        ToolList {
+            tools: Arc::new(tools),
+            json: None,
+        }
+    }
+
+    /// The list with its JSON written now, for a list that will be sent many times.
+    pub fn with_json(self) -> Self {
+        let json = serde_json::to_string(&*self.tools)
+            .ok()
+            .and_then(|text| RawValue::from_string(text).ok())
+            .map(Arc::from);
+        ToolList { json, ..self }
+    }
+
+    pub fn as_slice(&self) -> &[Tool] {
+        &self.tools
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tools.is_empty()
+    }
+
+    pub fn push(&mut self, tool: Tool) {
+        Arc::make_mut(&mut self.tools).push(tool);
+        self.json = None;
+    }
+}
+
+impl Deref for ToolList {
+    type Target = [Tool];
+
+    fn deref(&self) -> &[Tool] {
+        &self.tools
+    }
+}
+
+impl From<Vec<Tool>> for ToolList {
+    fn from(tools: Vec<Tool>) -> Self {
+        ToolList::new(tools)
+    }
+}
+
+impl PartialEq for ToolList {
+    fn eq(&self, other: &ToolList) -> bool {
+        self.tools == other.tools
+    }
+}
+
+impl Serialize for ToolList {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match &self.json {
+            Some(json) => json.serialize(serializer),
+            None => self.tools.serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ToolList {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Vec::<Tool>::deserialize(deserializer).map(ToolList::new)
+    }
 }
 
 /// `envState`.
@@ -221,5 +300,48 @@ mod tests {
         );
         let back: GenerateAssistantResponseRequest = serde_json::from_value(v).unwrap();
         assert_eq!(back, req);
+    }
+
+    fn tool(name: &str) -> Tool {
+        Tool {
+            tool_specification: ToolSpecification {
+                name: name.into(),
+                description: format!("Does \"{name}\" things.\nWith ✓ and \\ escapes."),
+                input_schema: InputSchema {
+                    json: json!({"type": "object", "properties": {"p": {"type": "string"}}}),
+                },
+            },
+        }
+    }
+
+    #[test]
+    fn a_tool_list_with_its_json_written_serialises_as_without() {
+        let plain = ToolList::new(vec![tool("Read"), tool("Write")]);
+        let written = plain.clone().with_json();
+        assert!(written.json.is_some());
+        assert_eq!(
+            serde_json::to_string(&written).unwrap(),
+            serde_json::to_string(&plain).unwrap()
+        );
+        assert_eq!(written, plain);
+        let back: ToolList =
+            serde_json::from_str(&serde_json::to_string(&written).unwrap()).unwrap();
+        assert_eq!(back, plain);
+    }
+
+    #[test]
+    fn a_changed_shared_tool_list_is_copied_and_serialised_anew() {
+        let shared = ToolList::new(vec![tool("Read")]).with_json();
+        let mut changed = shared.clone();
+        changed.push(tool("Placeholder"));
+        assert_eq!(shared.len(), 1, "the shared list is untouched");
+        assert_eq!(changed.len(), 2);
+        let text = serde_json::to_string(&changed).unwrap();
+        assert!(text.contains("Placeholder"), "{text}");
+        assert!(
+            !serde_json::to_string(&shared)
+                .unwrap()
+                .contains("Placeholder")
+        );
     }
 }

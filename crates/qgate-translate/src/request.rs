@@ -29,7 +29,7 @@ use crate::tokens;
 use convert::{PendingResult, Turn, UserTurn};
 use qgate_amazonq::{
     AssistantResponseMessage, ChatMessage, ConversationState, CurrentMessage,
-    GenerateAssistantResponseRequest, Tool, ToolResult, ToolResultContent, ToolResultStatus,
+    GenerateAssistantResponseRequest, ToolList, ToolResult, ToolResultContent, ToolResultStatus,
     UserInputMessage, UserInputMessageContext,
 };
 use qgate_anthropic::{MessagesRequest, Role};
@@ -168,7 +168,7 @@ pub fn conversation_id(session_id: Option<&str>) -> String {
 
 fn assemble(
     mut turns: Vec<Turn>,
-    specs: Vec<Tool>,
+    specs: ToolList,
     system: Option<String>,
     opts: &RequestOptions<'_>,
     repairs: &mut Vec<Repair>,
@@ -195,7 +195,7 @@ fn assemble(
     for turn in turns {
         history.push(match turn {
             Turn::User(user) => {
-                ChatMessage::UserInputMessage(wire_user(user, Vec::new(), opts, repairs))
+                ChatMessage::UserInputMessage(wire_user(user, ToolList::default(), opts, repairs))
             }
             Turn::Assistant(assistant) => {
                 let text = joined(&assistant.parts);
@@ -240,7 +240,7 @@ fn user_message(content: String, opts: &RequestOptions<'_>) -> UserInputMessage 
 
 fn wire_user(
     turn: UserTurn,
-    tools: Vec<Tool>,
+    tools: ToolList,
     opts: &RequestOptions<'_>,
     repairs: &mut Vec<Repair>,
 ) -> UserInputMessage {

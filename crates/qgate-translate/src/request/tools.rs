@@ -7,7 +7,7 @@
 use super::convert::Turn;
 use super::{MAX_TOOL_DESCRIPTION_LEN, Repair};
 use crate::tool_names::ToolNameMapBuilder;
-use qgate_amazonq::{InputSchema, Tool, ToolSpecification};
+use qgate_amazonq::{InputSchema, Tool, ToolList, ToolSpecification};
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -27,7 +27,7 @@ const TRUNCATION_NOTE: &str =
 /// The converted tool list, and the remainders of descriptions that had to be cut.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Declared {
-    pub specs: Vec<Tool>,
+    pub specs: ToolList,
     /// `(upstream name, rest of the description)`: nothing a client wrote about a tool is
     /// lost, and nothing is sent twice (Claude Code's `Workflow` description alone is
     /// 18 KB; repeating its first 10 KB would cost ~2 500 tokens on every request).
@@ -96,7 +96,7 @@ pub(super) fn declared(
         specs.push(spec(name, description, json));
     }
     Declared {
-        specs,
+        specs: specs.into(),
         documentation,
     }
 }
@@ -168,7 +168,7 @@ pub(super) fn truncate_to(text: &str, max: usize) -> &str {
 /// Makes every tool called in history refer to a declared tool: a call naming a declared
 /// tool in other letter case takes the declared spelling (the service matches names
 /// case-insensitively, a validator may not), and undeclared tools get placeholders.
-pub(super) fn declare_used(specs: &mut Vec<Tool>, turns: &mut [Turn], repairs: &mut Vec<Repair>) {
+pub(super) fn declare_used(specs: &mut ToolList, turns: &mut [Turn], repairs: &mut Vec<Repair>) {
     let mut declared: HashMap<String, String> = specs
         .iter()
         .map(|s| {

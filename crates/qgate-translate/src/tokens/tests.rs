@@ -150,7 +150,8 @@ fn request_estimate_counts_every_part() {
                     json: json!({"type":"object","properties":{"file_path":{"type":"string"}},"required":["file_path"]}),
                 },
             },
-        }],
+        }]
+        .into(),
         tool_results: vec![ToolResult {
             tool_use_id: "t1".into(),
             content: vec![qgate_amazonq::ToolResultContent::Text(

@@ -77,7 +77,9 @@ impl Remembered {
             return entry.declaration.clone();
         }
         let mut own = Vec::new();
-        let declaration = fresh(tools, &mut own);
+        let mut declaration = fresh(tools, &mut own);
+        // Sent with every request that repeats the list: its JSON is written once too.
+        declaration.declared.specs = std::mem::take(&mut declaration.declared.specs).with_json();
         while self.entries.len() >= MAX_ENTRIES
             || self.list_bytes() + tools.shared_bytes() > MAX_LIST_BYTES
         {
