@@ -88,7 +88,8 @@ impl<'de> Deserialize<'de> for Tools {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = Box::<RawValue>::deserialize(deserializer)?;
         let text = raw.get();
-        let shared = text.len() >= MIN_CACHED_BYTES;
+        // Only an array the cache can keep is shared: a larger one is parsed every time.
+        let shared = (MIN_CACHED_BYTES..=MAX_CACHED_BYTES).contains(&text.len());
         let shared_bytes = if shared { text.len() } else { 0 };
         let parsed = if shared {
             CACHE.with(|cache| cache.borrow_mut().get_or_parse(text))
@@ -262,6 +263,26 @@ mod tests {
             .to_string();
         assert!(err.starts_with("tools: invalid type: integer `2`"), "{err}");
         assert_eq!(err.matches(" at line ").count(), 1, "{err}");
+    }
+
+    #[test]
+    fn an_array_too_large_to_keep_is_parsed_every_time_and_not_shared() {
+        let tools: Vec<String> = (0..300)
+            .map(|i| {
+                format!(
+                    r#"{{"name":"big_{i}","description":"{}"}}"#,
+                    "x".repeat(4000)
+                )
+            })
+            .collect();
+        let tools = format!("[{}]", tools.join(","));
+        assert!(tools.len() > MAX_CACHED_BYTES);
+        let a = parse_request(&request(&tools)).tools.expect("tools");
+        let b = parse_request(&request(&tools)).tools.expect("tools");
+        assert_eq!(a.len(), 300);
+        assert!(!a.is_shared() && !a.same_list(&b));
+        assert_eq!(a.shared_bytes(), 0);
+        CACHE.with(|cache| assert!(cache.borrow().entries.is_empty()));
     }
 
     #[test]

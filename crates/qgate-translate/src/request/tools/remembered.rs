@@ -30,7 +30,7 @@ pub(in crate::request) struct Declaration {
 /// Converts the declared tools, starting the request's name map; the repairs made are
 /// appended to `repairs`.
 pub(in crate::request) fn declare(tools: Option<&Tools>, repairs: &mut Vec<Repair>) -> Declaration {
-    let Some(tools) = tools.filter(|t| t.is_shared()) else {
+    let Some(tools) = tools.filter(|t| t.is_shared() && t.shared_bytes() <= MAX_LIST_BYTES) else {
         return fresh(tools.map_or(&[][..], |t| t), repairs);
     };
     REMEMBERED.with(|cell| cell.borrow_mut().declare(tools, repairs))
