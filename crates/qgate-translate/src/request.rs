@@ -198,7 +198,7 @@ fn assemble(
                 ChatMessage::UserInputMessage(wire_user(user, ToolList::default(), opts, repairs))
             }
             Turn::Assistant(assistant) => {
-                let text = joined(assistant.parts);
+                let text = joined(&assistant.parts);
                 let content = if text.trim().is_empty() {
                     TOOL_CALLS_ONLY_CONTENT.to_owned()
                 } else {
@@ -244,7 +244,7 @@ fn wire_user(
     opts: &RequestOptions<'_>,
     repairs: &mut Vec<Repair>,
 ) -> UserInputMessage {
-    let text = joined(turn.texts);
+    let text = joined(&turn.texts);
     let content = if !text.trim().is_empty() {
         text
     } else if !turn.results.is_empty() {
@@ -308,16 +308,10 @@ fn wire_result(result: PendingResult, repairs: &mut Vec<Repair>) -> ToolResult {
     }
 }
 
-/// Non-empty parts joined with line breaks (empty blocks would leave blank lines). A single
-/// part (most messages) is moved, not copied: in a long session the history's text is
-/// most of a request's bytes.
-fn joined(mut parts: Vec<String>) -> String {
-    parts.retain(|p| !p.is_empty());
-    if parts.len() == 1 {
-        return parts.pop().unwrap_or_default();
-    }
+/// Non-empty parts joined with line breaks (empty blocks would leave blank lines).
+fn joined(parts: &[String]) -> String {
     let mut text = String::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
-    for part in &parts {
+    for part in parts.iter().filter(|p| !p.is_empty()) {
         if !text.is_empty() {
             text.push('\n');
         }
