@@ -216,7 +216,7 @@ fn trailing_digits(window: &[u8; WINDOW]) -> u64 {
         .iter()
         .rev()
         .take(BEFORE)
-        .take_while(|b| b.is_ascii_digit())
+        .take_while(|&&b| is_digit(b))
         .count() as u64
 }
 
@@ -225,7 +225,7 @@ fn trailing_digits(window: &[u8; WINDOW]) -> u64 {
 fn digit_groups(block: &[u8], digit_run: &mut u64) -> u64 {
     let mut groups = 0;
     for &byte in block {
-        let in_digits = u64::from(byte.is_ascii_digit());
+        let in_digits = u64::from(is_digit(byte));
         *digit_run = (*digit_run + 1) & in_digits.wrapping_neg();
         groups += u64::from(*digit_run % 3 == 1);
     }

@@ -33,13 +33,6 @@ pub struct Tools {
 }
 
 impl Tools {
-    pub fn new(tools: Vec<Tool>) -> Self {
-        Tools {
-            list: tools.into(),
-            shared_bytes: 0,
-        }
-    }
-
     /// Whether two lists are the same parsed list (a cache hit), not merely equal.
     pub fn same_list(&self, other: &Tools) -> bool {
         Arc::ptr_eq(&self.list, &other.list)
@@ -72,12 +65,6 @@ impl Deref for Tools {
     }
 }
 
-impl From<Vec<Tool>> for Tools {
-    fn from(tools: Vec<Tool>) -> Self {
-        Tools::new(tools)
-    }
-}
-
 impl Serialize for Tools {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.list.serialize(serializer)
@@ -87,14 +74,14 @@ impl Serialize for Tools {
 impl<'de> Deserialize<'de> for Tools {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = Box::<RawValue>::deserialize(deserializer)?;
-        let text = raw.get();
+        let len = raw.get().len();
         // Only an array the cache can keep is shared: a larger one is parsed every time.
-        let shared = (MIN_CACHED_BYTES..=MAX_CACHED_BYTES).contains(&text.len());
-        let shared_bytes = if shared { text.len() } else { 0 };
+        let shared = (MIN_CACHED_BYTES..=MAX_CACHED_BYTES).contains(&len);
+        let shared_bytes = if shared { len } else { 0 };
         let parsed = if shared {
-            CACHE.with(|cache| cache.borrow_mut().get_or_parse(text))
+            CACHE.with(|cache| cache.borrow_mut().get_or_parse(raw))
         } else {
-            parse(text)
+            parse(raw.get())
         };
         parsed
             .map(|list| Tools { list, shared_bytes })
@@ -134,31 +121,30 @@ struct Entry {
 }
 
 impl Cache {
-    fn get_or_parse(&mut self, text: &str) -> Result<Arc<[Tool]>, serde_json::Error> {
+    /// The parsed list for `raw`; a miss keeps `raw` itself as the entry's key.
+    fn get_or_parse(&mut self, raw: Box<RawValue>) -> Result<Arc<[Tool]>, serde_json::Error> {
         self.clock += 1;
         let clock = self.clock;
+        let text = raw.get();
         if let Some(entry) = self.entries.iter_mut().find(|e| *e.raw == *text) {
             entry.last_used = clock;
             return Ok(entry.tools.clone());
         }
         let tools = parse(text)?;
-        if text.len() <= MAX_CACHED_BYTES {
-            while self.entries.len() >= MAX_ENTRIES
-                || self.raw_bytes() + text.len() > MAX_CACHED_BYTES
-            {
-                let Some(oldest) =
-                    (0..self.entries.len()).min_by_key(|&i| self.entries[i].last_used)
-                else {
-                    break;
-                };
-                self.entries.swap_remove(oldest);
-            }
-            self.entries.push(Entry {
-                raw: text.into(),
-                tools: tools.clone(),
-                last_used: clock,
-            });
+        // The caller only brings arrays of at most `MAX_CACHED_BYTES`.
+        while self.entries.len() >= MAX_ENTRIES || self.raw_bytes() + text.len() > MAX_CACHED_BYTES
+        {
+            let Some(oldest) = (0..self.entries.len()).min_by_key(|&i| self.entries[i].last_used)
+            else {
+                break;
+            };
+            self.entries.swap_remove(oldest);
         }
+        self.entries.push(Entry {
+            raw: raw.into(),
+            tools: tools.clone(),
+            last_used: clock,
+        });
         Ok(tools)
     }
 

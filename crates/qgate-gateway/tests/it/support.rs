@@ -160,14 +160,7 @@ impl TestEnv {
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.http
-            .post(self.url(path))
-            .header("x-api-key", "test")
-            .header("anthropic-version", "2023-06-01")
-            .json(body)
-            .send()
-            .await
-            .unwrap()
+        post_json(&self.http, &self.url(path), body).await
     }
 
     /// Non-streaming message: status and JSON body.
@@ -223,6 +216,17 @@ impl TestEnv {
 }
 
 /// `event: X\ndata: {...}\n\n` → [(X, json)]; every event must have both lines.
+/// POSTs `body` as JSON to `url` with the test API key, through `http`.
+pub async fn post_json(http: &reqwest::Client, url: &str, body: &Value) -> reqwest::Response {
+    http.post(url)
+        .header("x-api-key", "test")
+        .header("anthropic-version", "2023-06-01")
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 pub fn parse_sse(text: &str) -> Vec<(String, Value)> {
     let mut out = Vec::new();
     for block in text.split("\n\n") {
@@ -390,15 +394,7 @@ impl TestCluster {
 
     /// Non-streaming message through gateway `i`: status and JSON body.
     pub async fn message(&self, i: usize, body: &Value) -> (u16, Value) {
-        let r = self
-            .http
-            .post(self.url(i, "/v1/messages"))
-            .header("x-api-key", "test")
-            .header("anthropic-version", "2023-06-01")
-            .json(body)
-            .send()
-            .await
-            .unwrap();
+        let r = post_json(&self.http, &self.url(i, "/v1/messages"), body).await;
         let status = r.status().as_u16();
         (status, r.json::<Value>().await.unwrap_or(Value::Null))
     }

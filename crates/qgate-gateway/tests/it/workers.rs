@@ -9,14 +9,7 @@ use std::time::Duration;
 async fn start_stream(client: reqwest::Client, url: String, prompt: &str) -> reqwest::Response {
     let mut body = hello(prompt);
     body["stream"] = serde_json::json!(true);
-    client
-        .post(url)
-        .header("x-api-key", "test")
-        .header("anthropic-version", "2023-06-01")
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
+    post_json(&client, &url, &body).await
 }
 
 /// Streams `n` replies at once, each from its own client (own connection); returns each
