@@ -85,7 +85,8 @@ impl EventStreamDecoder {
             let Some(total) = self.buffered_frame()? else {
                 return Ok(None);
             };
-            let event = interpret(&Frame::parse(&self.buf[..total])?);
+            // `buffered_frame` has checked the prelude.
+            let event = interpret(&Frame::parse_after_prelude(&self.buf[..total])?);
             self.buf.advance(total);
             self.frames += 1;
             match event? {
@@ -131,12 +132,10 @@ impl EventStreamDecoder {
 }
 
 fn interpret(frame: &Frame<'_>) -> Result<Option<Event>, DecodeFailure> {
-    let message_type = frame
-        .header_str(":message-type")
-        .ok_or(DecodeError::MissingMessageType)?;
+    let message_type = frame.message_type.ok_or(DecodeError::MissingMessageType)?;
     match message_type {
-        "event" => {
-            let event_type = frame.header_str(":event-type").unwrap_or_default();
+        b"event" => {
+            let event_type = frame.event_type.unwrap_or_default();
             Event::from_payload(event_type, frame.payload).map_err(|e| {
                 DecodeFailure::Decode(DecodeError::Payload {
                     event_type: event_type.to_owned(),
@@ -144,7 +143,7 @@ fn interpret(frame: &Frame<'_>) -> Result<Option<Event>, DecodeFailure> {
                 })
             })
         }
-        "exception" => {
+        b"exception" => {
             let exception_type = frame
                 .header_str(":exception-type")
                 .unwrap_or("UnknownException")
@@ -157,7 +156,7 @@ fn interpret(frame: &Frame<'_>) -> Result<Option<Event>, DecodeFailure> {
             }
             .into())
         }
-        "error" => Err(StreamError::Service {
+        b"error" => Err(StreamError::Service {
             code: frame
                 .header_str(":error-code")
                 .unwrap_or("UnknownError")

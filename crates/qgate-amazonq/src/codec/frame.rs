@@ -25,48 +25,86 @@ const TYPE_UUID: u8 = 9;
 pub(super) struct Frame<'a> {
     headers: &'a [u8],
     pub payload: &'a [u8],
+    /// The value of the first `:message-type` header, if it is a string (raw bytes: the
+    /// decoder only compares it with three names).
+    pub message_type: Option<&'a [u8]>,
+    /// The value of the first `:event-type` header, if it is a string.
+    pub event_type: Option<&'a str>,
 }
 
 impl<'a> Frame<'a> {
     /// Checks `bytes`, exactly one frame (its length already read from the prelude).
+    #[cfg(test)]
     pub fn parse(bytes: &'a [u8]) -> Result<Frame<'a>, DecodeError> {
         let total = bytes.len();
         if total < MIN_FRAME_LEN as usize {
             return Err(invalid("message length"));
         }
-        let word = |at: usize| {
-            u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
-        };
-        if word(0) as usize != total {
+        if word(bytes, 0) as usize != total {
             return Err(invalid("message length"));
         }
-        if crc32fast::hash(&bytes[..8]) != word(8) {
+        if crc32fast::hash(&bytes[..8]) != word(bytes, 8) {
             return Err(DecodeError::PreludeChecksum);
         }
-        let header_len = word(4) as usize;
+        Self::parse_after_prelude(bytes)
+    }
+
+    /// [`Frame::parse`] for a caller that has already checked the prelude of `bytes`:
+    /// its total length (equal to `bytes.len()`, at least the minimum) and its checksum.
+    pub fn parse_after_prelude(bytes: &'a [u8]) -> Result<Frame<'a>, DecodeError> {
+        let total = bytes.len();
+        let header_len = word(bytes, 4) as usize;
         // Empty, or at least one header's worth; within the frame.
         if header_len == 1 || header_len > total - MIN_FRAME_LEN as usize {
             return Err(invalid("headers length"));
         }
         let crc_at = total - 4;
-        if crc32fast::hash(&bytes[..crc_at]) != word(crc_at) {
+        if crc32fast::hash(&bytes[..crc_at]) != word(bytes, crc_at) {
             return Err(invalid("message checksum"));
         }
-        let frame = Frame {
+        let mut frame = Frame {
             headers: &bytes[PRELUDE_LEN..PRELUDE_LEN + header_len],
             payload: &bytes[PRELUDE_LEN + header_len..crc_at],
+            message_type: None,
+            event_type: None,
         };
-        for header in frame.header_iter() {
-            header?;
-        }
+        frame.check_headers()?;
         Ok(frame)
+    }
+
+    /// One walk over the headers: every one well formed, names and string values UTF-8
+    /// (all at once when the whole block is ASCII, as the service's frames are), and the
+    /// two headers every frame is read by picked out on the way. Looking them up
+    /// afterwards walked the headers twice more and checked every string again: 1.6 k of a
+    /// frame's instructions (docs/benchmarks.md, sixth round).
+    fn check_headers(&mut self) -> Result<(), DecodeError> {
+        let ascii = self.headers.is_ascii();
+        let (mut seen_message_type, mut seen_event_type) = (false, false);
+        let mut raw = self.header_iter();
+        while !raw.rest.is_empty() {
+            let (name, value) = raw.read_raw()?;
+            if !ascii {
+                utf8(name)?;
+                if let Some(v) = value {
+                    utf8(v)?;
+                }
+            }
+            if name == b":message-type" && !seen_message_type {
+                seen_message_type = true;
+                self.message_type = value;
+            } else if name == b":event-type" && !seen_event_type {
+                seen_event_type = true;
+                self.event_type = value.map(utf8).transpose()?;
+            }
+        }
+        Ok(())
     }
 
     /// The value of string header `name`, if the frame has one. `parse` has checked every
     /// header, so the lookup compares raw name bytes and converts only the value it
-    /// returns (per frame, two lookups used to re-check all names and strings).
+    /// returns.
     pub fn header_str(&self, name: &str) -> Option<&'a str> {
-        let mut raw = Headers { rest: self.headers };
+        let mut raw = self.header_iter();
         while !raw.rest.is_empty() {
             let (n, v) = raw.read_raw().ok()?;
             if n == name.as_bytes() {
@@ -80,6 +118,11 @@ impl<'a> Frame<'a> {
     pub(super) fn header_iter(&self) -> Headers<'a> {
         Headers { rest: self.headers }
     }
+}
+
+/// The big-endian word at `at`.
+fn word(bytes: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }
 
 pub(super) struct Headers<'a> {
