@@ -29,5 +29,6 @@ mod security_files;
 mod security_ids;
 mod security_routes;
 mod security_secrets;
+mod upstream_tls;
 mod webhooks;
 mod workers;
