@@ -1,10 +1,16 @@
-//! The HTTP client to Amazon Q: one pooled `reqwest` client (keep-alive, `TCP_NODELAY`),
-//! the two dialects' headers, and per-phase timeouts — connect, first event, idle gap
-//! between events — never one timeout on a whole stream.
+//! The HTTP client to Amazon Q: pooled keep-alive connections (`connect.rs`), the two
+//! dialects' headers, and per-phase timeouts — connect, first event, idle gap between
+//! events — never one timeout on a whole stream.
+
+mod connect;
 
 use crate::config::UpstreamConfig;
 use bytes::Bytes;
+use connect::ChatClient;
 use futures_util::FutureExt;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue, USER_AGENT};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use qgate_amazonq::classify::{UpstreamFailure, classify_http_error, classify_stream_error};
 use qgate_amazonq::codec::DecodeFailure;
 use qgate_amazonq::{DecodeError, Dialect, Event, EventStreamDecoder, StreamError};
@@ -89,33 +95,62 @@ impl AttemptError {
     }
 }
 
-/// The upstream clients: one shared (token refresh, health checks, webhooks, requests
-/// served off the worker threads) and one per worker thread, so that a request served by
-/// a worker reuses connections whose tasks run on that same worker.
-#[derive(Debug, Clone)]
+/// The upstream clients. Chat calls: one pooled client per worker thread, so that a
+/// request served by a worker reuses connections whose tasks run on that same worker,
+/// and one shared for calls made off the workers. Token refresh, health checks and
+/// webhooks: one `reqwest` client.
+#[derive(Clone)]
 pub struct UpstreamClient {
     http: reqwest::Client,
-    per_worker: Arc<[reqwest::Client]>,
+    chat: ChatClient,
+    per_worker: Arc<[ChatClient]>,
 }
 
+impl std::fmt::Debug for UpstreamClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamClient")
+            .field("workers", &self.per_worker.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the upstream clients could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("TLS settings: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+const X_AMZ_TARGET: HeaderName = HeaderName::from_static("x-amz-target");
+const X_AMZ_USER_AGENT: HeaderName = HeaderName::from_static("x-amz-user-agent");
+const INVOCATION_ID: HeaderName = HeaderName::from_static("amz-sdk-invocation-id");
+const SDK_REQUEST: HeaderName = HeaderName::from_static("amz-sdk-request");
+const OPTOUT: HeaderName = HeaderName::from_static("x-amzn-codewhisperer-optout");
+const KIRO_AGENT_MODE: HeaderName = HeaderName::from_static("x-amzn-kiro-agent-mode");
+
 impl UpstreamClient {
-    pub fn new(cfg: &UpstreamConfig, workers: usize) -> Result<Self, reqwest::Error> {
+    pub fn new(cfg: &UpstreamConfig, workers: usize) -> Result<Self, ClientError> {
+        let tls = connect::tls_config()?;
+        let proxies = connect::proxies_from_env();
+        let chat = || connect::chat_client(tls.clone(), proxies.clone(), cfg.connect_timeout);
         Ok(Self {
             http: build_http_client(cfg.connect_timeout)?,
-            per_worker: (0..workers)
-                .map(|_| build_http_client(cfg.connect_timeout))
-                .collect::<Result<_, _>>()?,
+            chat: chat(),
+            per_worker: (0..workers).map(|_| chat()).collect(),
         })
     }
 
-    /// The client for calls made from this thread: its worker's own, else the shared one.
-    fn local(&self) -> &reqwest::Client {
+    /// The chat client for calls made from this thread: its worker's own, else the
+    /// shared one.
+    fn local(&self) -> &ChatClient {
         crate::server::workers::current()
             .and_then(|i| self.per_worker.get(i))
-            .unwrap_or(&self.http)
+            .unwrap_or(&self.chat)
     }
 
-    /// The underlying client (shared with token refresh).
+    /// The client for token refresh, health checks and webhooks.
     pub fn http(&self) -> &reqwest::Client {
         &self.http
     }
@@ -131,45 +166,80 @@ impl UpstreamClient {
         deadline: Instant,
         idle: Duration,
     ) -> Result<EventReader, AttemptError> {
-        let url = format!("{}{}", api_base, dialect.path());
-        let mut rb = self
-            .local()
-            .post(url)
-            .bearer_auth(access_token)
-            .header("content-type", dialect.content_type())
-            .header("accept", "*/*")
-            .header("amz-sdk-invocation-id", uuid::Uuid::new_v4().to_string())
-            .header("amz-sdk-request", "attempt=1; max=1")
-            .header("x-amzn-codewhisperer-optout", "true");
-        rb = match dialect {
-            Dialect::QCli => rb
-                .header("x-amz-target", Dialect::X_AMZ_TARGET)
-                .header("user-agent", Q_CLI_USER_AGENT)
-                .header("x-amz-user-agent", Q_CLI_AMZ_USER_AGENT),
-            Dialect::Kiro => rb
-                .header("x-amzn-kiro-agent-mode", "vibe")
-                .header("user-agent", KIRO_USER_AGENT)
-                .header("x-amz-user-agent", KIRO_AMZ_USER_AGENT),
-        };
-        let resp = match timeout_at(deadline, rb.body(body).send()).await {
+        let req = chat_request(api_base, dialect, access_token, body)?;
+        let resp = match timeout_at(deadline, self.local().request(req)).await {
             Err(_) => return Err(AttemptError::Timeout(Phase::FirstEvent)),
-            Ok(Err(e)) => return Err(AttemptError::Connect(without_url(&e))),
+            Ok(Err(e)) => return Err(AttemptError::Connect(error_chain(&e))),
             Ok(Ok(r)) => r,
         };
         let status = resp.status().as_u16();
         if status != 200 {
-            let err_type = header(&resp, "x-amzn-errortype");
-            let retry_after = header(&resp, "retry-after");
-            let body = read_bounded(resp, deadline).await;
+            let err_type = header(resp.headers(), "x-amzn-errortype");
+            let retry_after = header(resp.headers(), "retry-after");
+            let body = read_bounded(resp.into_body(), deadline).await;
             let failure =
                 classify_http_error(status, err_type.as_deref(), retry_after.as_deref(), &body);
             return Err(AttemptError::Http { status, failure });
         }
-        Ok(EventReader::new(resp, idle))
+        Ok(EventReader::new(resp.into_body(), idle))
     }
 }
 
-/// Builds the pooled HTTP/1.1 client used for chat and token refresh.
+/// The `POST` of one chat call with the dialect's headers. The constant headers are
+/// written as static values (no parsing or validation per call).
+fn chat_request(
+    api_base: &str,
+    dialect: Dialect,
+    access_token: &str,
+    body: Bytes,
+) -> Result<http::Request<Full<Bytes>>, AttemptError> {
+    let uri: http::Uri = format!("{}{}", api_base, dialect.path())
+        .parse()
+        .map_err(|e| AttemptError::Connect(format!("invalid upstream URL: {e}")))?;
+    let mut bearer = HeaderValue::try_from(format!("Bearer {access_token}")).map_err(|_| {
+        AttemptError::Connect("the access token is not a valid header value".into())
+    })?;
+    bearer.set_sensitive(true);
+    let mut req = http::Request::post(uri)
+        .body(Full::new(body))
+        .map_err(|e| AttemptError::Connect(e.to_string()))?;
+    let h = req.headers_mut();
+    h.insert(AUTHORIZATION, bearer);
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(dialect.content_type()),
+    );
+    h.insert(ACCEPT, HeaderValue::from_static("*/*"));
+    if let Ok(id) = HeaderValue::try_from(uuid::Uuid::new_v4().to_string()) {
+        h.insert(INVOCATION_ID, id);
+    }
+    h.insert(SDK_REQUEST, HeaderValue::from_static("attempt=1; max=1"));
+    h.insert(OPTOUT, HeaderValue::from_static("true"));
+    match dialect {
+        Dialect::QCli => {
+            h.insert(
+                X_AMZ_TARGET,
+                HeaderValue::from_static(Dialect::X_AMZ_TARGET),
+            );
+            h.insert(USER_AGENT, HeaderValue::from_static(Q_CLI_USER_AGENT));
+            h.insert(
+                X_AMZ_USER_AGENT,
+                HeaderValue::from_static(Q_CLI_AMZ_USER_AGENT),
+            );
+        }
+        Dialect::Kiro => {
+            h.insert(KIRO_AGENT_MODE, HeaderValue::from_static("vibe"));
+            h.insert(USER_AGENT, HeaderValue::from_static(KIRO_USER_AGENT));
+            h.insert(
+                X_AMZ_USER_AGENT,
+                HeaderValue::from_static(KIRO_AMZ_USER_AGENT),
+            );
+        }
+    }
+    Ok(req)
+}
+
+/// Builds the pooled HTTP/1.1 client used for token refresh, health checks and webhooks.
 pub fn build_http_client(connect_timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .connect_timeout(connect_timeout)
@@ -180,30 +250,33 @@ pub fn build_http_client(connect_timeout: Duration) -> Result<reqwest::Client, r
         .build()
 }
 
-fn header(resp: &reqwest::Response, name: &str) -> Option<String> {
-    resp.headers()
+fn header(headers: &http::HeaderMap, name: &str) -> Option<String> {
+    headers
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
 }
 
-/// reqwest's Display includes the URL; ours carry no secrets, but keep messages short.
-fn without_url(e: &reqwest::Error) -> String {
+/// An error and its sources, `: `-separated (the client's own message says little:
+/// "client error (Connect)"; the cause — refused, timed out, certificate — is below).
+fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
-    if let Some(i) = s.find(" for url (") {
-        s.truncate(i);
-    }
-    if let Some(src) = std::error::Error::source(e) {
-        s.push_str(": ");
-        s.push_str(&src.to_string());
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !s.ends_with(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        source = cause.source();
     }
     s
 }
 
-async fn read_bounded(mut resp: reqwest::Response, deadline: Instant) -> Vec<u8> {
+async fn read_bounded(mut body: Incoming, deadline: Instant) -> Vec<u8> {
     let mut out = Vec::new();
     while out.len() < MAX_ERROR_BODY {
-        match timeout_at(deadline, resp.chunk()).await {
+        match timeout_at(deadline, next_chunk(&mut body)).await {
             Ok(Ok(Some(c))) => out.extend_from_slice(&c),
             Ok(Ok(None)) | Ok(Err(_)) | Err(_) => break,
         }
@@ -212,8 +285,7 @@ async fn read_bounded(mut resp: reqwest::Response, deadline: Instant) -> Vec<u8>
 }
 
 /// The next data chunk of a body (trailers and other frames skipped), `None` at its end.
-async fn next_chunk(body: &mut reqwest::Body) -> Result<Option<Bytes>, reqwest::Error> {
-    use http_body_util::BodyExt;
+async fn next_chunk(body: &mut Incoming) -> Result<Option<Bytes>, hyper::Error> {
     while let Some(frame) = body.frame().await {
         if let Ok(data) = frame?.into_data() {
             return Ok(Some(data));
@@ -233,7 +305,7 @@ pub struct EventReader {
     /// Only the body: the response head is dropped as soon as the status is known. Its
     /// header values share hyper's read buffer, so keeping them would keep that 8 KiB
     /// buffer alive for the whole stream while hyper reads into a second one.
-    body: reqwest::Body,
+    body: Incoming,
     decoder: EventStreamDecoder,
     idle: Duration,
     /// When the idle timeout fires; moved forward only when bytes arrive, so a caller
@@ -247,10 +319,10 @@ pub struct EventReader {
 }
 
 impl EventReader {
-    fn new(resp: reqwest::Response, idle: Duration) -> Self {
+    fn new(body: Incoming, idle: Duration) -> Self {
         let idle_deadline = Instant::now() + idle;
         EventReader {
-            body: resp.into(),
+            body,
             decoder: EventStreamDecoder::new(),
             idle,
             idle_deadline,
@@ -291,7 +363,7 @@ impl EventReader {
                 None if now >= at => return Err(AttemptError::Timeout(phase)),
                 // Fired at an older deadline: data arrived since; wait for the new one.
                 None => self.timer.as_mut().reset(at),
-                Some(Err(e)) => return Err(AttemptError::Body(without_url(&e))),
+                Some(Err(e)) => return Err(AttemptError::Body(error_chain(&e))),
                 Some(Ok(None)) => self.ended = true,
                 Some(Ok(Some(chunk))) => {
                     self.idle_deadline = now + self.idle;
@@ -309,7 +381,7 @@ impl EventReader {
         while !self.ended {
             match next_chunk(&mut self.body).now_or_never() {
                 None => break,
-                Some(Err(e)) => return Err(AttemptError::Body(without_url(&e))),
+                Some(Err(e)) => return Err(AttemptError::Body(error_chain(&e))),
                 Some(Ok(None)) => {
                     self.ended = true;
                     got = true;
