@@ -204,6 +204,9 @@ fn chat_request(
         .body(Full::new(body))
         .map_err(|e| AttemptError::Connect(e.to_string()))?;
     let h = req.headers_mut();
+    // Room for these nine and the two hyper adds (host, content-length) without a
+    // rehash on the way.
+    h.reserve(16);
     h.insert(AUTHORIZATION, bearer);
     h.insert(
         CONTENT_TYPE,
