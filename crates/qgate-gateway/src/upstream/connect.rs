@@ -27,7 +27,7 @@ use tokio::net::TcpStream;
 use tower::Service;
 
 /// The pooled client of chat calls.
-pub type ChatClient = Client<HttpsConnector<Connector>, Full<Bytes>>;
+pub type ChatClient = Client<Timed<HttpsConnector<Connector>>, Full<Bytes>>;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -58,11 +58,15 @@ pub fn chat_client(
     tcp.set_nodelay(true);
     tcp.set_connect_timeout(Some(connect_timeout));
     tcp.set_keepalive(Some(Duration::from_secs(30)));
-    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config((*tls).clone())
         .https_or_http()
         .enable_http1()
         .wrap_connector(Connector { tcp, proxies });
+    let connector = Timed {
+        inner: https,
+        limit: connect_timeout,
+    };
     Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(1024)
@@ -105,6 +109,46 @@ impl Service<Uri> for Connector {
         Box::pin(async move {
             let dst = with_port(dst)?;
             tunnel.call(dst).await.map_err(Into::into)
+        })
+    }
+}
+
+/// Bounds a whole connection set-up — TCP, proxy tunnel and TLS handshake — by the
+/// connect timeout, so a host that accepts TCP and then stalls is given up on as quickly
+/// as one that does not answer (the TCP connector's own timeout covers only the first
+/// step), and the attempt moves on to another account.
+#[derive(Clone)]
+pub struct Timed<C> {
+    inner: C,
+    limit: Duration,
+}
+
+impl<C> Service<Uri> for Timed<C>
+where
+    C: Service<Uri>,
+    C::Future: Send + 'static,
+    C::Response: Send + 'static,
+    C::Error: Into<BoxError>,
+{
+    type Response = C::Response;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, dst: Uri) -> Self::Future {
+        let connecting = self.inner.call(dst);
+        let limit = self.limit;
+        Box::pin(async move {
+            match tokio::time::timeout(limit, connecting).await {
+                Ok(done) => done.map_err(Into::into),
+                Err(_) => Err(format!(
+                    "connection set-up (TCP, proxy, TLS) took longer than {limit:?}"
+                )
+                .into()),
+            }
         })
     }
 }

@@ -266,3 +266,49 @@ async fn chat_calls_tunnel_through_the_https_proxy_from_the_environment() {
     );
     gw.stop().await;
 }
+
+/// Accepts TCP connections and never answers: a TLS handshake that never completes.
+async fn silent_listener() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((tcp, _)) = listener.accept().await {
+            held.push(tcp);
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn a_handshake_that_never_completes_is_given_up_after_the_connect_timeout() {
+    let s = setup().await;
+    let silent = silent_listener().await;
+    let mut env = with(
+        &s.env,
+        &[
+            ("SSL_CERT_FILE", ca_file()),
+            ("UPSTREAM_CONNECT_TIMEOUT", "1s".to_owned()),
+            ("MAX_ATTEMPTS", "1".to_owned()),
+        ],
+    );
+    // Longer than the client below waits: only the connect timeout can end the attempt.
+    env.retain(|(k, _)| k != "UPSTREAM_FIRST_EVENT_TIMEOUT" && k != "AMAZONQ_API_ENDPOINT");
+    env.push(("UPSTREAM_FIRST_EVENT_TIMEOUT".to_owned(), "120s".to_owned()));
+    env.push((
+        "AMAZONQ_API_ENDPOINT".to_owned(),
+        format!("https://localhost:{silent}"),
+    ));
+    let gw = Gateway::start(s.dir.path(), &env)
+        .await
+        .expect("gateway starts");
+    // The TCP connection is accepted, so nothing but the whole-connection timeout can end
+    // the attempt before the first-event timeout (120 s); `ask` gives up after 30 s.
+    let began = std::time::Instant::now();
+    let (status, text) = ask(&gw, false).await;
+    assert!(status >= 500, "{status} {text}");
+    let err: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(err["type"], "error", "{text}");
+    assert!(began.elapsed() < Duration::from_secs(30));
+    gw.stop().await;
+}
