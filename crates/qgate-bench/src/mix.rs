@@ -56,6 +56,9 @@ pub fn builtin(name: &str) -> Option<Scenario> {
             false,
         ),
         "claude_code" => ("words=20 chunk=1", true, false, true),
+        // As a model streams: one word a frame, 2 ms apart, so every frame arrives on its
+        // own and its relay latency is not a burst's batching.
+        "paced_stream" => ("words=20 chunk=1 delay_ms=2", true, false, false),
         // Cost of frames: the same reply cut into 20 or 200 upstream frames.
         "frames20" => ("words=20 chunk=1", true, false, false),
         "frames200" => ("words=200 chunk=1", true, false, false),
@@ -92,7 +95,7 @@ pub fn parse_mix(spec: &str) -> Result<Vec<Scenario>> {
         let mut scenario = builtin(name).ok_or_else(|| {
             anyhow!(
                 "unknown scenario `{name}` in --mix (known: short_stream, short_json, long_stream, \
-                 long_json, tool_stream, tool_json, claude_code, frames20, frames200)"
+                 long_json, tool_stream, tool_json, claude_code, paced_stream, frames20, frames200)"
             )
         })?;
         if weight > 0 {
