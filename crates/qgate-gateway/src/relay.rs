@@ -107,7 +107,7 @@ pub async fn relay<S: Sink + Send>(
                             Ok(true) => {}
                             Ok(false) if !yielded && !c.reader.at_end() => {
                                 yielded = true;
-                                tokio::task::yield_now().await;
+                                requeue().await;
                             }
                             Ok(false) => break,
                             Err(e) => {
@@ -170,4 +170,23 @@ async fn finish_emit<S: Sink>(sink: &mut S, out: &[StreamEvent]) -> RelayEnd {
         Ok(()) => RelayEnd::Completed,
         Err(ClientGone) => RelayEnd::ClientGone,
     }
+}
+
+/// Puts the task at the back of its worker's run queue once, so tasks already woken run
+/// first — here the upstream connection's, which decodes the body chunks it has already
+/// read. Unlike `tokio::task::yield_now`, which waits for the runtime's next poll of the
+/// I/O driver (an `epoll_wait` per frame when frames arrive one by one), nothing else is
+/// waited for.
+async fn requeue() {
+    let mut requeued = false;
+    std::future::poll_fn(|cx| {
+        if requeued {
+            std::task::Poll::Ready(())
+        } else {
+            requeued = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await;
 }
