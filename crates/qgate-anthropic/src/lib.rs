@@ -5,9 +5,13 @@
 //! responses and stream events are *exact* (they are what real SDKs parse).
 //!
 //! The Anthropic error JSON is built in exactly one place: [`error::ApiError`].
+//!
+//! Besides the types, [`recent::Recent`]: the small bounded cache behind the per-thread
+//! caches of repeated `tools` arrays (here and in `qgate-translate`).
 
 pub mod error;
 pub mod models;
+pub mod recent;
 pub mod request;
 pub mod response;
 pub mod stream;

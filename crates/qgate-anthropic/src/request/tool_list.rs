@@ -9,6 +9,7 @@
 //! served for another's, and the result is exactly what parsing would give.
 
 use super::Tool;
+use crate::recent::Recent;
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
@@ -79,7 +80,7 @@ impl<'de> Deserialize<'de> for Tools {
         let shared = (MIN_CACHED_BYTES..=MAX_CACHED_BYTES).contains(&len);
         let shared_bytes = if shared { len } else { 0 };
         let parsed = if shared {
-            CACHE.with(|cache| cache.borrow_mut().get_or_parse(raw))
+            CACHE.with(|cache| get_or_parse(&mut cache.borrow_mut(), raw))
         } else {
             parse(raw.get())
         };
@@ -105,52 +106,24 @@ fn message(e: &serde_json::Error) -> String {
 }
 
 thread_local! {
-    static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
+    static CACHE: RefCell<Recent<Box<str>, Arc<[Tool]>>> =
+        const { RefCell::new(Recent::new(MAX_ENTRIES, MAX_CACHED_BYTES)) };
 }
 
-#[derive(Default)]
-struct Cache {
-    entries: Vec<Entry>,
-    clock: u64,
-}
-
-struct Entry {
-    raw: Box<str>,
-    tools: Arc<[Tool]>,
-    last_used: u64,
-}
-
-impl Cache {
-    /// The parsed list for `raw`; a miss keeps `raw` itself as the entry's key.
-    fn get_or_parse(&mut self, raw: Box<RawValue>) -> Result<Arc<[Tool]>, serde_json::Error> {
-        self.clock += 1;
-        let clock = self.clock;
-        let text = raw.get();
-        if let Some(entry) = self.entries.iter_mut().find(|e| *e.raw == *text) {
-            entry.last_used = clock;
-            return Ok(entry.tools.clone());
-        }
-        let tools = parse(text)?;
-        // The caller only brings arrays of at most `MAX_CACHED_BYTES`.
-        while self.entries.len() >= MAX_ENTRIES || self.raw_bytes() + text.len() > MAX_CACHED_BYTES
-        {
-            let Some(oldest) = (0..self.entries.len()).min_by_key(|&i| self.entries[i].last_used)
-            else {
-                break;
-            };
-            self.entries.swap_remove(oldest);
-        }
-        self.entries.push(Entry {
-            raw: raw.into(),
-            tools: tools.clone(),
-            last_used: clock,
-        });
-        Ok(tools)
+/// The parsed list for `raw`; a miss keeps `raw` itself as the entry's key. The caller
+/// only brings arrays of at most `MAX_CACHED_BYTES`.
+fn get_or_parse(
+    cache: &mut Recent<Box<str>, Arc<[Tool]>>,
+    raw: Box<RawValue>,
+) -> Result<Arc<[Tool]>, serde_json::Error> {
+    let text = raw.get();
+    if let Some(tools) = cache.get(|kept| **kept == *text) {
+        return Ok(tools.clone());
     }
-
-    fn raw_bytes(&self) -> usize {
-        self.entries.iter().map(|e| e.raw.len()).sum()
-    }
+    let tools = parse(text)?;
+    let bytes = text.len();
+    cache.insert(raw.into(), tools.clone(), bytes);
+    Ok(tools)
 }
 
 #[cfg(test)]
@@ -220,8 +193,8 @@ mod tests {
         }
         CACHE.with(|cache| {
             let cache = cache.borrow();
-            assert!(cache.entries.len() <= MAX_ENTRIES);
-            assert!(cache.raw_bytes() <= MAX_CACHED_BYTES);
+            assert!(cache.len() <= MAX_ENTRIES);
+            assert!(cache.bytes() <= MAX_CACHED_BYTES);
         });
     }
 
@@ -268,7 +241,7 @@ mod tests {
         assert_eq!(a.len(), 300);
         assert!(!a.is_shared() && !a.same_list(&b));
         assert_eq!(a.shared_bytes(), 0);
-        CACHE.with(|cache| assert!(cache.borrow().entries.is_empty()));
+        CACHE.with(|cache| assert!(cache.borrow().is_empty()));
     }
 
     #[test]

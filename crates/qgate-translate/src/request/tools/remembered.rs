@@ -12,6 +12,7 @@ use crate::request::Repair;
 use crate::tokens::{KnownTools, tool_specs_milli};
 use crate::tool_names::ToolNameMapBuilder;
 use qgate_anthropic::Tools;
+use qgate_anthropic::recent::Recent;
 use std::cell::RefCell;
 
 /// Lists remembered per thread, and the size of their JSON arrays together (a converted
@@ -33,7 +34,7 @@ pub(in crate::request) fn declare(tools: Option<&Tools>, repairs: &mut Vec<Repai
     let Some(tools) = tools.filter(|t| t.is_shared() && t.shared_bytes() <= MAX_LIST_BYTES) else {
         return fresh(tools.map_or(&[][..], |t| t), repairs);
     };
-    REMEMBERED.with(|cell| cell.borrow_mut().declare(tools, repairs))
+    REMEMBERED.with(|cell| remembered(&mut cell.borrow_mut(), tools, repairs))
 }
 
 fn fresh(tools: &[qgate_anthropic::Tool], repairs: &mut Vec<Repair>) -> Declaration {
@@ -50,58 +51,30 @@ fn fresh(tools: &[qgate_anthropic::Tool], repairs: &mut Vec<Repair>) -> Declarat
     }
 }
 
+/// A remembered list's declaration and the repairs its conversion made.
+type Remembered = Recent<Tools, (Declaration, Vec<Repair>)>;
+
 thread_local! {
-    static REMEMBERED: RefCell<Remembered> = RefCell::new(Remembered::default());
+    static REMEMBERED: RefCell<Remembered> =
+        const { RefCell::new(Recent::new(MAX_ENTRIES, MAX_LIST_BYTES)) };
 }
 
-#[derive(Default)]
-struct Remembered {
-    entries: Vec<Entry>,
-    clock: u64,
-}
-
-struct Entry {
-    tools: Tools,
-    declaration: Declaration,
-    repairs: Vec<Repair>,
-    last_used: u64,
-}
-
-impl Remembered {
-    fn declare(&mut self, tools: &Tools, repairs: &mut Vec<Repair>) -> Declaration {
-        self.clock += 1;
-        let clock = self.clock;
-        if let Some(entry) = self.entries.iter_mut().find(|e| e.tools.same_list(tools)) {
-            entry.last_used = clock;
-            repairs.extend(entry.repairs.iter().cloned());
-            return entry.declaration.clone();
-        }
-        let mut own = Vec::new();
-        let mut declaration = fresh(tools, &mut own);
-        // Sent with every request that repeats the list: its JSON is written once too.
-        declaration.declared.specs = std::mem::take(&mut declaration.declared.specs).with_json();
-        while self.entries.len() >= MAX_ENTRIES
-            || self.list_bytes() + tools.shared_bytes() > MAX_LIST_BYTES
-        {
-            let Some(oldest) = (0..self.entries.len()).min_by_key(|&i| self.entries[i].last_used)
-            else {
-                break;
-            };
-            self.entries.swap_remove(oldest);
-        }
-        self.entries.push(Entry {
-            tools: tools.clone(),
-            declaration: declaration.clone(),
-            repairs: own.clone(),
-            last_used: clock,
-        });
-        repairs.extend(own);
-        declaration
+fn remembered(cache: &mut Remembered, tools: &Tools, repairs: &mut Vec<Repair>) -> Declaration {
+    if let Some((declaration, own)) = cache.get(|kept| kept.same_list(tools)) {
+        repairs.extend(own.iter().cloned());
+        return declaration.clone();
     }
-
-    fn list_bytes(&self) -> usize {
-        self.entries.iter().map(|e| e.tools.shared_bytes()).sum()
-    }
+    let mut own = Vec::new();
+    let mut declaration = fresh(tools, &mut own);
+    // Sent with every request that repeats the list: its JSON is written once too.
+    declaration.declared.specs = std::mem::take(&mut declaration.declared.specs).with_json();
+    cache.insert(
+        tools.clone(),
+        (declaration.clone(), own.clone()),
+        tools.shared_bytes(),
+    );
+    repairs.extend(own);
+    declaration
 }
 
 #[cfg(test)]
@@ -156,7 +129,7 @@ mod tests {
 
         let one = translate(&first, &OPTIONS).unwrap();
         let two = translate(&second, &OPTIONS).unwrap();
-        REMEMBERED.with(|r| assert_eq!(r.borrow().entries.len(), 1, "remembered once"));
+        REMEMBERED.with(|r| assert_eq!(r.borrow().len(), 1, "remembered once"));
         assert_eq!(current_tools(&one.body), current_tools(&two.body));
         assert_eq!(current_tools(&two.body).len(), 24);
         assert_eq!(one.tool_names, two.tool_names);
@@ -192,7 +165,7 @@ mod tests {
         });
         assert!(described);
         assert_eq!(two.input_tokens, estimate_request(&two.body));
-        REMEMBERED.with(|r| assert_eq!(r.borrow().entries.len(), 2));
+        REMEMBERED.with(|r| assert_eq!(r.borrow().len(), 2));
     }
 
     #[test]
@@ -209,11 +182,8 @@ mod tests {
         }
         REMEMBERED.with(|r| {
             let r = r.borrow();
-            assert_eq!(
-                r.entries.len(),
-                MAX_ENTRIES.min(MAX_LIST_BYTES / body.len())
-            );
-            assert!(r.list_bytes() <= MAX_LIST_BYTES);
+            assert_eq!(r.len(), MAX_ENTRIES.min(MAX_LIST_BYTES / body.len()));
+            assert!(r.bytes() <= MAX_LIST_BYTES);
         });
     }
 }
