@@ -6,7 +6,9 @@
 //! need. So the binary is built here with `cargo build -p qgate --message-format=json`
 //! and its path read from cargo's own answer: correct whatever the target directory or
 //! profile, never stale (cargo rebuilds what changed), and a no-op when it is fresh.
-//! `QGATE_BIN` points at a prebuilt binary instead.
+//! `QGATE_BIN` points at a prebuilt binary instead (`scripts/test.sh` sets it: the nested
+//! build resolves features without the dev-dependencies', so it would compile a second
+//! tree from tokio up).
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
