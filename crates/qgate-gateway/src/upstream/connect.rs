@@ -46,6 +46,12 @@ pub fn tls_config() -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
     Ok(Arc::new(config))
 }
 
+/// Each upstream connection's read buffer, held for the connection's life (also while it
+/// waits in the pool). hyper's default starts at 8 KiB and grows with large reads; frames
+/// are relayed as they arrive, so bigger reads buy nothing, and this is also the largest
+/// response head accepted — Amazon Q's are under 1 KiB (docs/benchmarks.md, seventh round).
+const READ_BUF_BYTES: usize = 4096;
+
 /// A chat client: its own connection pool, whose connection tasks run on the runtime
 /// that opened them.
 pub fn chat_client(
@@ -68,6 +74,7 @@ pub fn chat_client(
         limit: connect_timeout,
     };
     Client::builder(TokioExecutor::new())
+        .http1_read_buf_exact_size(READ_BUF_BYTES)
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(1024)
         .pool_timer(TokioTimer::new())

@@ -91,7 +91,9 @@ fn spawn_drive(
     // The task keeps the request's span, so lines logged after commit carry its id.
     // Boxed once here: the 6.5 KB future is otherwise copied on each move into the task
     // and once more when the task records its end (docs/benchmarks.md, sixth round).
-    let fut = drive(state.clone(), rt, p, head_tx, tx);
+    // `p` goes in boxed: an async fn keeps room for its arguments beside its locals, so a
+    // 536-byte argument costs the task twice that for its whole life.
+    let fut = drive(state.clone(), rt, Box::new(p), head_tx, tx);
     state
         .streams
         .spawn(Box::pin(fut.instrument(tracing::Span::current())));
@@ -133,7 +135,7 @@ fn sse_response(rx: mpsc::Receiver<Bytes>, request_id: &str) -> Response {
 async fn drive(
     state: AppState,
     rt: Arc<Runtime>,
-    mut p: Prepared,
+    mut p: Box<Prepared>,
     head_tx: oneshot::Sender<Result<(), GatewayError>>,
     tx: mpsc::Sender<Bytes>,
 ) {
@@ -151,8 +153,9 @@ async fn drive(
 
     // Phase 1: until commit, failover is invisible to the client.
     let committed = {
-        let connect = d.connect(&mut p);
-        tokio::pin!(connect);
+        // On the heap and gone at commit: inline, its room (the largest part of this
+        // future) would stay reserved for the whole relay.
+        let mut connect = Box::pin(d.connect(&mut p));
         let mut next_ping = Instant::now() + ping;
         loop {
             tokio::select! {
