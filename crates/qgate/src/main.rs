@@ -85,7 +85,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     // A `.env` in the working directory is read if present (never overriding real env).
     let _ = dotenvy::dotenv();
-    let _log = logging::init(cli.log_format);
+    logging::init(cli.log_format);
     // `serve` loads its configuration before the runtime exists: with worker threads the
     // main runtime only accepts connections and runs the background work (refresh, health
     // checks, persistence, cluster sync), so one thread is enough.
@@ -131,7 +131,10 @@ fn serve_config(
     };
     match config::load(&EnvSource::from_process(), &overrides) {
         Ok(c) => c,
-        Err(e) => logging::fatal(e),
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
     }
 }
 
@@ -140,7 +143,10 @@ async fn serve(cfg: config::Config) -> Result<()> {
     let listener = qgate_gateway::server::bind(addr).with_context(|| format!("binding {addr}"))?;
     let handle = match qgate_gateway::start(cfg, listener).await {
         Ok(h) => h,
-        Err(e) => logging::fatal(format_args!("qgate: {e}")),
+        Err(e) => {
+            eprintln!("qgate: {e}");
+            std::process::exit(2);
+        }
     };
     serve_until_stopped(&handle).await;
     tracing::info!("shutting down: draining in-flight requests");
@@ -216,7 +222,10 @@ async fn run(cmd: Command, serve_cfg: Option<config::Config>) -> Result<()> {
                     }
                     Ok(())
                 }
-                Err(e) => logging::fatal(e),
+                Err(e) => {
+                    eprintln!("{e}");
+                    std::process::exit(2);
+                }
             }
         }
     }
