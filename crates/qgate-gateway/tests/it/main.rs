@@ -29,6 +29,7 @@ mod security_files;
 mod security_ids;
 mod security_routes;
 mod security_secrets;
+mod upstream_head;
 mod upstream_tls;
 mod webhooks;
 mod workers;
