@@ -176,17 +176,15 @@ impl Event {
     /// Decodes the payload of an `event` frame. `Ok(None)` for event types we ignore.
     pub fn from_payload(event_type: &str, payload: &[u8]) -> Result<Option<Event>, PayloadError> {
         let ev = match event_type {
-            "assistantResponseEvent" => match plain_content(payload) {
-                Some(content) => Event::AssistantResponse {
-                    content: content.to_owned(),
-                },
-                None => {
-                    let p: AssistantPayload = serde_json::from_slice(payload)?;
-                    Event::AssistantResponse {
-                        content: p.content.unwrap_or_default(),
-                    }
-                }
-            },
+            "assistantResponseEvent" => {
+                let content = match plain_content(payload) {
+                    Some(content) => content.to_owned(),
+                    None => serde_json::from_slice::<AssistantPayload>(payload)?
+                        .content
+                        .unwrap_or_default(),
+                };
+                Event::AssistantResponse { content }
+            }
             "toolUseEvent" => {
                 let p: ToolUsePayload = serde_json::from_slice(payload)?;
                 let input = match p.input {

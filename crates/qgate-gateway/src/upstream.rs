@@ -306,8 +306,8 @@ async fn next_chunk(body: &mut Incoming) -> Result<Option<Bytes>, hyper::Error> 
 #[derive(Debug)]
 pub struct EventReader {
     /// Only the body: the response head is dropped as soon as the status is known. Its
-    /// header values share hyper's read buffer, so keeping them would keep that 8 KiB
-    /// buffer alive for the whole stream while hyper reads into a second one.
+    /// header values share hyper's read buffer, so keeping them would keep that buffer
+    /// alive for the whole stream while hyper reads into a second one.
     body: Incoming,
     decoder: EventStreamDecoder,
     idle: Duration,
