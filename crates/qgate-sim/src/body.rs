@@ -1,4 +1,5 @@
-//! Streams a reply's frames with its pacing: a pause before the first frame, a pause
+//! Streams a reply's frames with its pacing: frames that go with the head (the Q-CLI
+//! `initial-response`) at once, then a pause before the first paced frame, a pause
 //! between frames, and optionally a dropped connection at the end instead of a clean one.
 //!
 //! Each frame is its own body chunk, so when pauses are set every frame is flushed on its
@@ -19,6 +20,8 @@ use tokio::time::Sleep;
 #[derive(Debug)]
 pub(crate) struct ReplyBody {
     frames: std::vec::IntoIter<PlannedFrame>,
+    /// Frames still to send before pacing starts.
+    unpaced: usize,
     first_delay: Duration,
     delay: Duration,
     ending: Ending,
@@ -36,6 +39,7 @@ impl ReplyBody {
     pub(crate) fn new(plan: ReplyPlan, in_flight: InFlight) -> Self {
         ReplyBody {
             frames: plan.frames.into_iter(),
+            unpaced: plan.unpaced,
             first_delay: plan.first_delay,
             delay: plan.delay,
             ending: plan.ending,
@@ -81,6 +85,10 @@ impl Stream for ReplyBody {
                         )))
                     }
                 });
+            }
+            if this.unpaced > 0 {
+                this.unpaced -= 1;
+                return Poll::Ready(this.frames.next().map(|frame| Ok(frame.into_bytes())));
             }
             let wait = if this.started {
                 this.delay

@@ -96,6 +96,11 @@ pub(crate) fn monotonic_nanos() -> u64 {
 #[derive(Debug)]
 pub(crate) struct ReplyPlan {
     pub frames: Vec<PlannedFrame>,
+    /// Frames sent with the response head, before the first pause: the Q-CLI dialect's
+    /// `initial-response`, which the service sends when the call starts, not as model
+    /// output. Pacing (`first_ms`, `delay_ms`) applies to the frames after it, so both
+    /// dialects carry their content with the same timing.
+    pub unpaced: usize,
     pub first_delay: Duration,
     pub delay: Duration,
     pub ending: Ending,
@@ -222,6 +227,10 @@ pub(crate) fn build(input: &ReplyInput<'_>) -> ReplyPlan {
 
     let mut plan = ReplyPlan {
         frames,
+        unpaced: match input.dialect {
+            Dialect::QCli => 1,
+            Dialect::Kiro => 0,
+        },
         first_delay: Duration::from_millis(script.first_ms.unwrap_or(0)),
         delay: Duration::from_millis(script.delay_ms.unwrap_or(0)),
         ending: Ending::Complete,
@@ -238,6 +247,8 @@ fn apply_stream_fault(plan: &mut ReplyPlan, fault: &FaultSpec, script: &Script, 
         FaultKind::SlowFirstByte => {
             let scripted = script.first_ms.map(Duration::from_millis);
             plan.first_delay = fault.delay.or(scripted).unwrap_or(DEFAULT_SLOW_FIRST_BYTE);
+            // Not one byte of the body before the silence.
+            plan.unpaced = 0;
         }
         FaultKind::MidstreamException => {
             plan.frames.truncate(cut);

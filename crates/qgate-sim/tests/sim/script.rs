@@ -61,13 +61,43 @@ async fn first_ms_and_delay_ms_pace_the_events() {
         )
         .await;
     assert_eq!(reply.text_pieces().len(), 4);
-    // initial-response, metadata, 4 texts, metering, context usage: 8 frames, 7 gaps.
+    // initial-response, metadata, 4 texts, metering, context usage: 8 frames. The
+    // initial-response goes with the head; the 7 after it are paced: 6 gaps.
     assert_eq!(reply.events.len(), 8);
+    let elapsed = started.elapsed();
     assert!(
-        started.elapsed() >= Duration::from_millis(5000 + 7 * 1000),
-        "{:?}",
-        started.elapsed()
+        elapsed >= Duration::from_millis(5000 + 6 * 1000)
+            && elapsed < Duration::from_millis(5000 + 7 * 1000),
+        "{elapsed:?}"
     );
+}
+
+/// How long after sending the request the first body bytes of a Q-CLI reply arrive.
+async fn first_body_bytes_after(sim: &TestSim, token: &str, prompt: &str) -> Duration {
+    let started = tokio::time::Instant::now();
+    let mut response = sim.send_chat(Dialect::QCli, token, &request(prompt)).await;
+    assert_eq!(response.status(), 200);
+    let first = response.chunk().await.unwrap().expect("a body");
+    assert!(!first.is_empty());
+    started.elapsed()
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_q_cli_initial_response_goes_with_the_head_and_slow_first_byte_sends_nothing() {
+    let sim = start_default().await;
+    let token = sim.token(1).await;
+    // The service sends `initial-response` when the call starts; pacing is for the model's
+    // output after it.
+    let paced = first_body_bytes_after(&sim, &token, "[[sim words=2 first_ms=5000]]").await;
+    assert!(paced < Duration::from_millis(5000), "{paced:?}");
+    // A slow first byte is silence from the head on.
+    let slow = first_body_bytes_after(
+        &sim,
+        &token,
+        "[[sim error=slow_first_byte first_ms=5000 words=2]]",
+    )
+    .await;
+    assert!(slow >= Duration::from_millis(5000), "{slow:?}");
 }
 
 #[tokio::test]
