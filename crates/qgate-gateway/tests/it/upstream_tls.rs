@@ -112,7 +112,7 @@ async fn connect_proxy() -> (u16, Arc<Mutex<Vec<String>>>) {
 }
 
 struct Setup {
-    _sim: qgate_sim::SimHandle,
+    sim: qgate_sim::SimHandle,
     dir: tempfile::TempDir,
     env: Vec<(String, String)>,
 }
@@ -162,11 +162,7 @@ async fn setup() -> Setup {
             c.client_secret,
         ),
     ];
-    Setup {
-        _sim: sim,
-        dir,
-        env,
-    }
+    Setup { sim, dir, env }
 }
 
 fn with(env: &[(String, String)], extra: &[(&str, String)]) -> Vec<(String, String)> {
@@ -227,6 +223,70 @@ async fn chat_calls_go_over_verified_tls_and_fail_without_the_root() {
     let err: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(err["type"], "error", "{text}");
     // Because the certificate was refused, as the gateway's log says.
+    let refused = eventually(Duration::from_secs(5), || async {
+        gw.output
+            .lock()
+            .iter()
+            .any(|line| line.to_lowercase().contains("certificate"))
+    })
+    .await;
+    assert!(refused, "{:#?}", gw.output.lock());
+    gw.stop().await;
+}
+
+/// `s.env` with the token service behind the TLS front and chat calls straight to the
+/// simulator, so only token refresh depends on the trust store.
+fn token_over_tls(s: &Setup, cert_file: String) -> Vec<(String, String)> {
+    let front = s
+        .env
+        .iter()
+        .find(|(k, _)| k == "AMAZONQ_API_ENDPOINT")
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    let mut env = s.env.clone();
+    env.retain(|(k, _)| k != "AMAZONQ_API_ENDPOINT" && k != "AMAZONQ_TOKEN_ENDPOINT");
+    env.push(("AMAZONQ_API_ENDPOINT".to_owned(), s.sim.base_url()));
+    env.push((
+        "AMAZONQ_TOKEN_ENDPOINT".to_owned(),
+        format!("{front}/token"),
+    ));
+    env.push(("SSL_CERT_FILE".to_owned(), cert_file));
+    env
+}
+
+#[tokio::test]
+async fn token_refresh_goes_over_the_same_verified_tls() {
+    // The token client shares the chat clients' TLS settings (one trust store): a private
+    // root added with `SSL_CERT_FILE` is trusted by both, and a refused certificate is
+    // refused by both.
+    let s = setup().await;
+    let gw = Gateway::start(s.dir.path(), &token_over_tls(&s, ca_file()))
+        .await
+        .expect("gateway starts");
+    let (status, text) = ask(&gw, false).await;
+    assert_eq!(status, 200, "{text}");
+    gw.stop().await;
+
+    let untrusted = tempfile::tempdir().unwrap();
+    let env = token_over_tls(&s, tls_dir().join("server.pem").display().to_string());
+    let env = env
+        .into_iter()
+        .map(|(k, v)| {
+            if k == "TOKEN_CACHE_DIR" {
+                // No access token cached by the run above: refresh is needed.
+                (k, untrusted.path().join("cache").display().to_string())
+            } else {
+                (k, v)
+            }
+        })
+        .collect::<Vec<_>>();
+    let gw = Gateway::start(untrusted.path(), &env)
+        .await
+        .expect("gateway starts");
+    let (status, text) = ask(&gw, false).await;
+    assert!(status >= 500, "{status} {text}");
+    let err: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(err["type"], "error", "{text}");
     let refused = eventually(Duration::from_secs(5), || async {
         gw.output
             .lock()
