@@ -246,6 +246,8 @@ pub struct Memory {
     /// qgate `settle_secs` after the load phases, still idle.
     pub qgate_settled_rss_kib: Option<u64>,
     pub settle_secs: f64,
+    /// qgate `settle_secs` after the held streams ended (read to the end), idle again.
+    pub qgate_after_streams_rss_kib: Option<u64>,
     pub nginx_idle_rss_kib: Option<u64>,
     pub streams: Vec<(String, StreamsMemory)>,
 }

@@ -184,6 +184,11 @@ pub async fn run(settings: &Settings) -> Result<Report> {
             let held = held_streams(settings, held_count, target, sim.addr).await?;
             memory.streams.push((target.name.to_owned(), held));
         }
+        // The idle target must hold after the heaviest phase too, not only before it.
+        if !settings.settle.is_zero() {
+            tokio::time::sleep(settings.settle).await;
+            memory.qgate_after_streams_rss_kib = relay_rss("qgate");
+        }
         notes.push(format!(
             "Open-file limit for the streams phase: {nofile_limit}. qgate needs about two \
              descriptors per open stream (client and upstream socket) plus a few dozen: 10 000 \

@@ -30,6 +30,10 @@ use std::time::Duration;
 pub const DEFAULT_API_ENDPOINT: &str = "https://q.us-east-1.amazonaws.com";
 /// Default AWS SSO OIDC token endpoint.
 pub const DEFAULT_TOKEN_ENDPOINT: &str = "https://oidc.us-east-1.amazonaws.com/token";
+/// Idle upstream connections kept per worker by default: enough for the ups and downs
+/// of a few dozen streams per worker without reconnecting; a burst of thousands leaves
+/// at most this many per worker open afterwards (docs/benchmarks.md, eighth round).
+pub const DEFAULT_POOL_IDLE: usize = 32;
 /// Default Kiro social-login refresh endpoint.
 pub const DEFAULT_KIRO_AUTH_ENDPOINT: &str =
     "https://prod.us-east-1.auth.desktop.kiro.dev/refreshToken";
@@ -148,6 +152,10 @@ pub struct UpstreamConfig {
     pub connect_timeout: Duration,
     pub first_event_timeout: Duration,
     pub idle_timeout: Duration,
+    /// Idle upstream connections each worker's pool keeps for reuse (`UPSTREAM_POOL_IDLE`).
+    /// More are closed when they come back, so a burst of streams does not leave
+    /// thousands of open connections and their buffers behind.
+    pub pool_idle: usize,
 }
 
 /// Attempts, backoff and the wait queue.

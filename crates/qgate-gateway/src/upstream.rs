@@ -2,7 +2,7 @@
 //! dialects' headers, and per-phase timeouts — connect, first event, idle gap between
 //! events — never one timeout on a whole stream.
 
-mod connect;
+pub(crate) mod connect;
 
 use crate::config::UpstreamConfig;
 use bytes::Bytes;
@@ -134,11 +134,21 @@ impl UpstreamClient {
     pub fn new(cfg: &UpstreamConfig, workers: usize) -> Result<Self, ClientError> {
         let tls = connect::tls_config()?;
         let proxies = connect::proxies_from_env();
-        let chat = || connect::chat_client(tls.clone(), proxies.clone(), cfg.connect_timeout);
+        let chat = |max_idle| {
+            connect::chat_client(tls.clone(), proxies.clone(), cfg.connect_timeout, max_idle)
+        };
+        // Without workers (`WORKERS=shared`) the shared client serves every thread of
+        // tokio's pool: it keeps as many idle connections as one worker per CPU would.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let shared_idle = if workers == 0 {
+            cfg.pool_idle.saturating_mul(threads)
+        } else {
+            cfg.pool_idle
+        };
         Ok(Self {
             http: build_http_client(cfg.connect_timeout, &tls)?,
-            chat: chat(),
-            per_worker: (0..workers).map(|_| chat()).collect(),
+            chat: chat(shared_idle),
+            per_worker: (0..workers).map(|_| chat(cfg.pool_idle)).collect(),
         })
     }
 

@@ -165,6 +165,14 @@ fn render_memory(out: &mut String, report: &Report) {
             kib(memory.qgate_settled_rss_kib)
         );
     }
+    if memory.qgate_after_streams_rss_kib.is_some() {
+        let _ = writeln!(
+            out,
+            "- qgate idle {:.0} s after the held streams ended: {}",
+            memory.settle_secs,
+            kib(memory.qgate_after_streams_rss_kib)
+        );
+    }
     let _ = writeln!(
         out,
         "- nginx idle (master + workers): {}",

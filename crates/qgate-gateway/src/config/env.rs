@@ -3,7 +3,7 @@
 
 use super::file::{AccountSection, FileConfig};
 use super::{
-    AccountConfig, ClientKey, Config, ConfigErrors, DEFAULT_KIRO_AUTH_ENDPOINT,
+    AccountConfig, ClientKey, Config, ConfigErrors, DEFAULT_KIRO_AUTH_ENDPOINT, DEFAULT_POOL_IDLE,
     DEFAULT_TOKEN_ENDPOINT, DispatchConfig, Problems, SecurityConfig, ServerConfig, UpstreamConfig,
     Workers,
 };
@@ -228,6 +228,9 @@ pub(super) fn build(file: &FileConfig, env: &EnvSource) -> Result<Config, Config
                 u.idle_timeout.as_ref(),
             )
             .unwrap_or(Duration::from_secs(120)),
+        pool_idle: r
+            .parsed("UPSTREAM_POOL_IDLE", u.pool_idle, "a number")
+            .unwrap_or(DEFAULT_POOL_IDLE),
     };
     for (var, url) in [
         ("AMAZONQ_API_ENDPOINT", upstream.api_endpoint.as_deref()),

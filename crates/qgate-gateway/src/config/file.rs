@@ -84,6 +84,7 @@ pub struct UpstreamSection {
     pub connect_timeout: Option<String>,
     pub first_event_timeout: Option<String>,
     pub idle_timeout: Option<String>,
+    pub pool_idle: Option<usize>,
     pub max_attempts: Option<u32>,
     pub queue_timeout: Option<String>,
     pub queue_max: Option<usize>,

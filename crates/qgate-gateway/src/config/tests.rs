@@ -255,3 +255,28 @@ fn workers_default_to_one_per_cpu_and_take_a_number_or_shared() {
     let err = env::build(&file, &env(&base)).unwrap_err();
     assert_eq!(err.0[0].source, "server.workers");
 }
+
+#[test]
+fn upstream_pool_idle_defaults_and_takes_a_number_from_env_or_file() {
+    let base = [
+        ("AMAZONQ_REFRESH_TOKEN", "r"),
+        ("AMAZONQ_CLIENT_ID", "c"),
+        ("AMAZONQ_CLIENT_SECRET", "s"),
+    ];
+    assert_eq!(
+        load_env(&base).unwrap().upstream.pool_idle,
+        super::DEFAULT_POOL_IDLE
+    );
+    let with = |v: &str| {
+        let mut pairs = base.to_vec();
+        pairs.push(("UPSTREAM_POOL_IDLE", v));
+        load_env(&pairs)
+    };
+    assert_eq!(with("0").unwrap().upstream.pool_idle, 0);
+    assert_eq!(with("200").unwrap().upstream.pool_idle, 200);
+    let err = with("lots").unwrap_err();
+    assert_eq!(err.0[0].source, "UPSTREAM_POOL_IDLE");
+    assert!(err.0[0].message.contains("lots"), "{err}");
+    let file = FileConfig::parse("[upstream]\npool_idle = 8\n", "f.toml").unwrap();
+    assert_eq!(env::build(&file, &env(&base)).unwrap().upstream.pool_idle, 8);
+}

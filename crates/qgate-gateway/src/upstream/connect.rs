@@ -52,12 +52,17 @@ pub fn tls_config() -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
 /// response head accepted — Amazon Q's are under 1 KiB (docs/benchmarks.md, seventh round).
 const READ_BUF_BYTES: usize = 4096;
 
-/// A chat client: its own connection pool, whose connection tasks run on the runtime
-/// that opened them.
+/// How long an idle upstream connection stays in its pool. The pool checks every this
+/// long, so one is closed between one and two of these after it was last used.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// A chat client: its own connection pool (at most `max_idle` idle connections), whose
+/// connection tasks run on the runtime that opened them.
 pub fn chat_client(
     tls: Arc<rustls::ClientConfig>,
     proxies: Arc<Matcher>,
     connect_timeout: Duration,
+    max_idle: usize,
 ) -> ChatClient {
     let mut tcp = HttpConnector::new();
     tcp.enforce_http(false);
@@ -75,8 +80,8 @@ pub fn chat_client(
     };
     Client::builder(TokioExecutor::new())
         .http1_read_buf_exact_size(READ_BUF_BYTES)
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(1024)
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .pool_max_idle_per_host(max_idle)
         .pool_timer(TokioTimer::new())
         .timer(TokioTimer::new())
         .build(connector)

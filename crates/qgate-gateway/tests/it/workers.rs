@@ -93,6 +93,72 @@ async fn every_threading_layout_answers_concurrent_streams_whole() {
     }
 }
 
+/// Established TCP connections (IPv4, this network namespace) to `port` on loopback:
+/// the gateway's upstream connections to the simulator.
+fn connections_to(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let remote = format!(":{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            // local_address rem_address st ...; 01 = ESTABLISHED
+            cols.len() > 3 && cols[2].ends_with(&remote) && cols[3] == "01"
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn a_burst_of_streams_leaves_at_most_the_configured_idle_upstream_connections() {
+    let env = TestEnv::start(
+        Opts::accounts(1)
+            .env("WORKERS", "1")
+            .env("UPSTREAM_POOL_IDLE", "2"),
+    )
+    .await;
+    let port = env.sim.addr().port();
+    // One request first: the token client's connection(s) to the simulator and one
+    // pooled chat connection are open from here on.
+    let first = concurrent_streams(&env, 1, "warm up [[sim words=2]]").await;
+    assert_eq!(first[0].0, 200);
+    let others = connections_to(port)
+        .checked_sub(1)
+        .expect("the chat connection is counted");
+    let burst = concurrent_streams(&env, 10, "Hold on [[sim words=4 first_ms=300]]");
+    let watch = async {
+        let mut most = 0;
+        for _ in 0..60 {
+            most = most.max(connections_to(port));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        most
+    };
+    let (replies, most) = tokio::join!(burst, watch);
+    assert!(replies.iter().all(|r| r.0 == 200 && r.2), "{replies:?}");
+    // The ten streams were in flight at once, each on its own upstream connection.
+    assert!(
+        most >= others + 10,
+        "only {most} connections seen during the burst"
+    );
+    // When they came back, the pool kept two and closed the rest.
+    let settled = eventually(Duration::from_secs(5), || async {
+        connections_to(port) <= others + 2
+    })
+    .await;
+    assert!(
+        settled,
+        "{} connections stayed open ({others} not the chat pool's)",
+        connections_to(port)
+    );
+    // Kept connections are reused: the next requests open nothing new.
+    for _ in 0..3 {
+        let r = concurrent_streams(&env, 1, "again [[sim words=2]]").await;
+        assert_eq!(r[0].0, 200);
+    }
+    assert!(connections_to(port) <= others + 2);
+}
+
 #[tokio::test]
 async fn shutdown_lets_streams_on_worker_threads_finish() {
     let mut env = TestEnv::start(Opts::accounts(1).env("WORKERS", "2")).await;
