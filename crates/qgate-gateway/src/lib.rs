@@ -30,6 +30,7 @@ pub mod dispatch;
 pub mod error;
 pub mod health_check;
 pub mod keys;
+pub mod logging;
 pub mod metrics;
 pub mod middleware;
 pub mod relay;

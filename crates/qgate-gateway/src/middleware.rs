@@ -3,6 +3,7 @@
 //! SHA-256 digests so neither content nor length leaks through timing).
 
 use crate::error::GatewayError;
+use crate::logging::{self, RequestLog};
 use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue};
@@ -12,7 +13,6 @@ use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
-use tracing::Instrument;
 
 /// Attached to every request by [`request_context`].
 #[derive(Debug, Clone)]
@@ -23,21 +23,20 @@ pub struct RequestCtx {
 }
 
 /// Assigns the request id and stamps it on the response. Everything the request logs
-/// while its handler runs is inside a `request` span carrying the id (and method and
-/// path), so every line of a request can be found by its id.
+/// while its handler runs (and its stream task, see [`crate::logging`]) carries the id,
+/// method and path, so every line of a request can be found by its id.
 pub async fn request_context(mut req: Request, next: Next) -> Response {
     let request_id = format!("req_{}", uuid::Uuid::new_v4().simple());
-    let span = tracing::info_span!(
-        "request",
-        request_id = %request_id,
-        method = %req.method(),
-        path = %req.uri().path(),
-    );
+    let log = Arc::new(RequestLog {
+        request_id: request_id.clone(),
+        method: req.method().to_string(),
+        path: req.uri().path().to_owned(),
+    });
     req.extensions_mut().insert(RequestCtx {
         request_id: request_id.clone(),
         client_key: None,
     });
-    let mut resp = next.run(req).instrument(span).await;
+    let mut resp = logging::scope(log, next.run(req)).await;
     if !resp.headers().contains_key("request-id")
         && let Ok(v) = HeaderValue::from_str(&request_id)
     {

@@ -12,16 +12,16 @@ pub fn init(format: LogFormat) {
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(colour)
         .with_writer(std::io::stderr);
+    // Each line of a request carries its id, method and path (`qgate_gateway::logging`).
     match format {
-        LogFormat::Text => builder.init(),
-        // The request span carries `request_id`, so every JSON line of a request has it.
+        LogFormat::Text => builder
+            .with_ansi(colour)
+            .event_format(qgate_gateway::logging::Text)
+            .init(),
         LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
+            .with_ansi(false)
+            .event_format(qgate_gateway::logging::Json)
             .init(),
     }
 }

@@ -278,5 +278,8 @@ fn upstream_pool_idle_defaults_and_takes_a_number_from_env_or_file() {
     assert_eq!(err.0[0].source, "UPSTREAM_POOL_IDLE");
     assert!(err.0[0].message.contains("lots"), "{err}");
     let file = FileConfig::parse("[upstream]\npool_idle = 8\n", "f.toml").unwrap();
-    assert_eq!(env::build(&file, &env(&base)).unwrap().upstream.pool_idle, 8);
+    assert_eq!(
+        env::build(&file, &env(&base)).unwrap().upstream.pool_idle,
+        8
+    );
 }

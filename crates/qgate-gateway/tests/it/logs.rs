@@ -44,11 +44,10 @@ async fn call(env: &TestEnv, key: &str, body: &Value, seen: &mut Vec<String>) ->
 async fn no_secret_reaches_logs_metrics_or_responses_and_request_lines_carry_ids() {
     let buf = Buffer::default();
     let writer = buf.clone();
+    // The binary's JSON lines (`LOG_FORMAT=json`).
     let subscriber = tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_current_span(true)
-        .with_span_list(false)
+        .with_ansi(false)
+        .event_format(qgate_gateway::logging::Json)
         .with_max_level(tracing::Level::DEBUG)
         .with_writer(move || writer.clone())
         .finish();

@@ -26,7 +26,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until};
-use tracing::Instrument;
 
 /// Bytes to the client connection.
 struct SseSink {
@@ -88,15 +87,13 @@ fn spawn_drive(
     head_tx: oneshot::Sender<Result<(), GatewayError>>,
     tx: mpsc::Sender<Bytes>,
 ) {
-    // The task keeps the request's span, so lines logged after commit carry its id.
-    // Boxed once here: the 2.6 KB future is otherwise copied on each move into the task
+    // The task keeps the request's log context, so lines logged after commit carry its
+    // id. Boxed once here: the 2.6 KB future is otherwise copied on each move into the task
     // and once more when the task records its end (docs/benchmarks.md, sixth round).
     // `p` goes in boxed: an async fn keeps room for its arguments beside its locals, so a
     // 536-byte argument costs the task twice that for its whole life (seventh round).
     let fut = drive(state.clone(), rt, Box::new(p), head_tx, tx);
-    state
-        .streams
-        .spawn(Box::pin(fut.instrument(tracing::Span::current())));
+    state.streams.spawn(crate::logging::in_current_request(fut));
 }
 
 fn sse_response(rx: mpsc::Receiver<Bytes>, request_id: &str) -> Response {
