@@ -139,54 +139,69 @@ where
     ) -> std::fmt::Result {
         let mut time = String::new();
         SystemTime.format_time(&mut Writer::new(&mut time))?;
-        let mut line = serde_json::Map::new();
-        line.insert("timestamp".into(), time.into());
-        line.insert("level".into(), event.metadata().level().as_str().into());
+        // In this order, as `tracing_subscriber`'s JSON lines had them.
+        let mut line: Vec<(&str, serde_json::Value)> = Vec::with_capacity(12);
+        line.push(("timestamp", time.into()));
+        line.push(("level", event.metadata().level().as_str().into()));
         event.record(&mut JsonFields(&mut line));
-        line.insert("target".into(), event.metadata().target().into());
+        line.push(("target", event.metadata().target().into()));
         with_request(|r| {
             if let Some(r) = r {
-                line.insert(
-                    "span".into(),
+                line.push((
+                    "span",
                     serde_json::json!({
                         "request_id": r.request_id,
                         "method": r.method,
                         "path": r.path,
                         "name": "request",
                     }),
-                );
+                ));
             }
         });
-        let text = serde_json::to_string(&line).map_err(|_| std::fmt::Error)?;
+        let text = serde_json::to_string(&Ordered(&line)).map_err(|_| std::fmt::Error)?;
         writeln!(writer, "{text}")
     }
 }
 
-/// Collects an event's fields as JSON values.
-struct JsonFields<'a>(&'a mut serde_json::Map<String, serde_json::Value>);
+/// Key-value pairs written as one JSON object, in their order.
+struct Ordered<'a>(&'a [(&'a str, serde_json::Value)]);
 
-impl Visit for JsonFields<'_> {
+impl serde::Serialize for Ordered<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+/// Collects an event's fields as JSON values, in the order they were recorded.
+struct JsonFields<'a, 'b>(&'a mut Vec<(&'b str, serde_json::Value)>);
+
+impl JsonFields<'_, '_> {
+    fn push(&mut self, field: &Field, value: serde_json::Value) {
+        self.0.push((field.name(), value));
+    }
+}
+
+impl Visit for JsonFields<'_, '_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.0.insert(field.name().into(), value.into());
+        self.push(field, value.into());
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.insert(field.name().into(), value.into());
+        self.push(field, value.into());
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.insert(field.name().into(), value.into());
+        self.push(field, value.into());
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.0.insert(field.name().into(), value.into());
+        self.push(field, value.into());
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().into(), value.into());
+        self.push(field, value.into());
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.0.insert(field.name().into(), value.to_string().into());
+        self.push(field, value.to_string().into());
     }
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0
-            .insert(field.name().into(), format!("{value:?}").into());
+        self.push(field, format!("{value:?}").into());
     }
 }
 
@@ -300,6 +315,14 @@ mod tests {
         assert_eq!(l["span"]["name"], "request");
         assert!(l["timestamp"].as_str().unwrap().ends_with('Z'));
         assert_eq!(lines[1]["reason"], "Some(1)");
+        // Keys in the order a reader expects: time and level first, the request last.
+        let first = text.lines().next().unwrap();
+        let at = |key: &str| first.find(&format!("\"{key}\":")).unwrap();
+        assert!(at("timestamp") < at("level"), "{first}");
+        assert!(at("level") < at("message"), "{first}");
+        assert!(at("message") < at("account"), "{first}");
+        assert!(at("account") < at("target"), "{first}");
+        assert!(at("target") < at("span"), "{first}");
         assert!(lines[1].get("span").is_none(), "{text}");
     }
 
