@@ -56,10 +56,6 @@ where
     }
 }
 
-fn with_request<R>(f: impl FnOnce(Option<&RequestLog>) -> R) -> R {
-    f(current().as_deref())
-}
-
 /// Plain text lines: `<time> <LEVEL> request{…}: <spans>: <target>: <message> <fields>`,
 /// the layout of `tracing_subscriber`'s default format. The level is coloured when the
 /// writer takes colour (a terminal).
@@ -84,14 +80,13 @@ where
         } else {
             write!(writer, " {level:>5} ")?;
         }
-        with_request(|r| match r {
-            Some(r) => write!(
+        if let Some(r) = current() {
+            write!(
                 writer,
                 "request{{request_id={} method={} path={}}}: ",
                 r.request_id, r.method, r.path
-            ),
-            None => Ok(()),
-        })?;
+            )?;
+        }
         if let Some(scope) = ctx.event_scope() {
             for span in scope.from_root() {
                 write!(writer, "{}", span.name())?;
@@ -145,19 +140,17 @@ where
         line.push(("level", event.metadata().level().as_str().into()));
         event.record(&mut JsonFields(&mut line));
         line.push(("target", event.metadata().target().into()));
-        with_request(|r| {
-            if let Some(r) = r {
-                line.push((
-                    "span",
-                    serde_json::json!({
-                        "request_id": r.request_id,
-                        "method": r.method,
-                        "path": r.path,
-                        "name": "request",
-                    }),
-                ));
-            }
-        });
+        if let Some(r) = current() {
+            line.push((
+                "span",
+                serde_json::json!({
+                    "request_id": r.request_id,
+                    "method": r.method,
+                    "path": r.path,
+                    "name": "request",
+                }),
+            ));
+        }
         let text = serde_json::to_string(&Ordered(&line)).map_err(|_| std::fmt::Error)?;
         writeln!(writer, "{text}")
     }

@@ -139,8 +139,8 @@ impl UpstreamClient {
         };
         // Without workers (`WORKERS=shared`) the shared client serves every thread of
         // tokio's pool: it keeps as many idle connections as one worker per CPU would.
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let shared_idle = if workers == 0 {
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
             cfg.pool_idle.saturating_mul(threads)
         } else {
             cfg.pool_idle

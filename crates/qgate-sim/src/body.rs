@@ -86,11 +86,9 @@ impl Stream for ReplyBody {
                     }
                 });
             }
-            if this.unpaced > 0 {
-                this.unpaced -= 1;
-                return Poll::Ready(this.frames.next().map(|frame| Ok(frame.into_bytes())));
-            }
-            let wait = if this.started {
+            let wait = if this.unpaced > 0 {
+                Duration::ZERO
+            } else if this.started {
                 this.delay
             } else {
                 this.first_delay
@@ -100,7 +98,12 @@ impl Stream for ReplyBody {
                 continue;
             }
             this.paused = false;
-            this.started = true;
+            // Pacing starts after the frames that go with the head.
+            if this.unpaced > 0 {
+                this.unpaced -= 1;
+            } else {
+                this.started = true;
+            }
             return Poll::Ready(this.frames.next().map(|frame| Ok(frame.into_bytes())));
         }
     }

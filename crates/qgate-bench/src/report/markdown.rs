@@ -157,21 +157,18 @@ fn render_memory(out: &mut String, report: &Report) {
         kib(memory.qgate_idle_rss_kib),
         kib(memory.qgate_after_load_rss_kib)
     );
-    if memory.qgate_settled_rss_kib.is_some() {
-        let _ = writeln!(
-            out,
-            "- qgate idle {:.0} s after the load phases: {}",
-            memory.settle_secs,
-            kib(memory.qgate_settled_rss_kib)
-        );
-    }
-    if memory.qgate_after_streams_rss_kib.is_some() {
-        let _ = writeln!(
-            out,
-            "- qgate idle {:.0} s after the held streams ended: {}",
-            memory.settle_secs,
-            kib(memory.qgate_after_streams_rss_kib)
-        );
+    for (after, rss) in [
+        ("the load phases", memory.qgate_settled_rss_kib),
+        ("the held streams ended", memory.qgate_after_streams_rss_kib),
+    ] {
+        if rss.is_some() {
+            let _ = writeln!(
+                out,
+                "- qgate idle {:.0} s after {after}: {}",
+                memory.settle_secs,
+                kib(rss)
+            );
+        }
     }
     let _ = writeln!(
         out,

@@ -189,6 +189,23 @@ async fn ask(gw: &Gateway, stream: bool) -> (u16, String) {
     (status, text)
 }
 
+/// A request fails with an Anthropic-shaped server error, never a reply over an
+/// unverified connection, because the certificate was refused, as the gateway's log says.
+async fn assert_refused_certificate(gw: &Gateway) {
+    let (status, text) = ask(gw, false).await;
+    assert!(status >= 500, "{status} {text}");
+    let err: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(err["type"], "error", "{text}");
+    let refused = eventually(Duration::from_secs(5), || async {
+        gw.output
+            .lock()
+            .iter()
+            .any(|line| line.to_lowercase().contains("certificate"))
+    })
+    .await;
+    assert!(refused, "{:#?}", gw.output.lock());
+}
+
 #[tokio::test]
 async fn chat_calls_go_over_verified_tls_and_fail_without_the_root() {
     let s = setup().await;
@@ -218,40 +235,36 @@ async fn chat_calls_go_over_verified_tls_and_fail_without_the_root() {
     let gw = Gateway::start(s.dir.path(), &untrusted)
         .await
         .expect("gateway starts");
-    let (status, text) = ask(&gw, false).await;
-    assert!(status >= 500, "{status} {text}");
-    let err: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(err["type"], "error", "{text}");
-    // Because the certificate was refused, as the gateway's log says.
-    let refused = eventually(Duration::from_secs(5), || async {
-        gw.output
-            .lock()
-            .iter()
-            .any(|line| line.to_lowercase().contains("certificate"))
-    })
-    .await;
-    assert!(refused, "{:#?}", gw.output.lock());
+    assert_refused_certificate(&gw).await;
     gw.stop().await;
 }
 
+/// `env` with each of `vars` set to its new value (added when absent).
+fn replacing(env: &[(String, String)], vars: &[(&str, String)]) -> Vec<(String, String)> {
+    let mut env = env.to_vec();
+    env.retain(|(k, _)| vars.iter().all(|(name, _)| k != name));
+    with(&env, vars)
+}
+
 /// `s.env` with the token service behind the TLS front and chat calls straight to the
-/// simulator, so only token refresh depends on the trust store.
-fn token_over_tls(s: &Setup, cert_file: String) -> Vec<(String, String)> {
+/// simulator, so only token refresh depends on the trust store; tokens cached under
+/// `dir`.
+fn token_over_tls(s: &Setup, cert_file: String, dir: &Path) -> Vec<(String, String)> {
     let front = s
         .env
         .iter()
         .find(|(k, _)| k == "AMAZONQ_API_ENDPOINT")
         .map(|(_, v)| v.clone())
         .unwrap();
-    let mut env = s.env.clone();
-    env.retain(|(k, _)| k != "AMAZONQ_API_ENDPOINT" && k != "AMAZONQ_TOKEN_ENDPOINT");
-    env.push(("AMAZONQ_API_ENDPOINT".to_owned(), s.sim.base_url()));
-    env.push((
-        "AMAZONQ_TOKEN_ENDPOINT".to_owned(),
-        format!("{front}/token"),
-    ));
-    env.push(("SSL_CERT_FILE".to_owned(), cert_file));
-    env
+    replacing(
+        &s.env,
+        &[
+            ("AMAZONQ_API_ENDPOINT", s.sim.base_url()),
+            ("AMAZONQ_TOKEN_ENDPOINT", format!("{front}/token")),
+            ("SSL_CERT_FILE", cert_file),
+            ("TOKEN_CACHE_DIR", dir.join("cache").display().to_string()),
+        ],
+    )
 }
 
 #[tokio::test]
@@ -260,41 +273,24 @@ async fn token_refresh_goes_over_the_same_verified_tls() {
     // root added with `SSL_CERT_FILE` is trusted by both, and a refused certificate is
     // refused by both.
     let s = setup().await;
-    let gw = Gateway::start(s.dir.path(), &token_over_tls(&s, ca_file()))
+    let env = token_over_tls(&s, ca_file(), s.dir.path());
+    let gw = Gateway::start(s.dir.path(), &env)
         .await
         .expect("gateway starts");
     let (status, text) = ask(&gw, false).await;
     assert_eq!(status, 200, "{text}");
     gw.stop().await;
 
+    // A fresh cache: no access token from the run above, so refresh is needed.
     let untrusted = tempfile::tempdir().unwrap();
-    let env = token_over_tls(&s, tls_dir().join("server.pem").display().to_string());
-    let env = env
-        .into_iter()
-        .map(|(k, v)| {
-            if k == "TOKEN_CACHE_DIR" {
-                // No access token cached by the run above: refresh is needed.
-                (k, untrusted.path().join("cache").display().to_string())
-            } else {
-                (k, v)
-            }
-        })
-        .collect::<Vec<_>>();
-    let gw = Gateway::start(untrusted.path(), &env)
-        .await
-        .expect("gateway starts");
-    let (status, text) = ask(&gw, false).await;
-    assert!(status >= 500, "{status} {text}");
-    let err: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(err["type"], "error", "{text}");
-    let refused = eventually(Duration::from_secs(5), || async {
-        gw.output
-            .lock()
-            .iter()
-            .any(|line| line.to_lowercase().contains("certificate"))
-    })
-    .await;
-    assert!(refused, "{:#?}", gw.output.lock());
+    let cert = tls_dir().join("server.pem").display().to_string();
+    let gw = Gateway::start(
+        untrusted.path(),
+        &token_over_tls(&s, cert, untrusted.path()),
+    )
+    .await
+    .expect("gateway starts");
+    assert_refused_certificate(&gw).await;
     gw.stop().await;
 }
 
@@ -344,21 +340,21 @@ async fn silent_listener() -> u16 {
 async fn a_handshake_that_never_completes_is_given_up_after_the_connect_timeout() {
     let s = setup().await;
     let silent = silent_listener().await;
-    let mut env = with(
+    let env = replacing(
         &s.env,
         &[
             ("SSL_CERT_FILE", ca_file()),
             ("UPSTREAM_CONNECT_TIMEOUT", "1s".to_owned()),
             ("MAX_ATTEMPTS", "1".to_owned()),
+            // Longer than the client below waits: only the connect timeout can end the
+            // attempt.
+            ("UPSTREAM_FIRST_EVENT_TIMEOUT", "120s".to_owned()),
+            (
+                "AMAZONQ_API_ENDPOINT",
+                format!("https://localhost:{silent}"),
+            ),
         ],
     );
-    // Longer than the client below waits: only the connect timeout can end the attempt.
-    env.retain(|(k, _)| k != "UPSTREAM_FIRST_EVENT_TIMEOUT" && k != "AMAZONQ_API_ENDPOINT");
-    env.push(("UPSTREAM_FIRST_EVENT_TIMEOUT".to_owned(), "120s".to_owned()));
-    env.push((
-        "AMAZONQ_API_ENDPOINT".to_owned(),
-        format!("https://localhost:{silent}"),
-    ));
     let gw = Gateway::start(s.dir.path(), &env)
         .await
         .expect("gateway starts");
