@@ -14,21 +14,12 @@ use std::future::Future;
 use std::time::Duration;
 use tokio::time::{Instant, sleep_until};
 
-/// The client went away.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientGone;
-
-/// Where translated events go.
+/// Where translated events go. A client that goes away is not reported here: the relay
+/// runs inside the client's request (its handler, then its response body), so it is
+/// dropped with it.
 pub trait Sink {
-    /// Hands events to the client; returns when they are queued on its connection.
-    fn emit(
-        &mut self,
-        events: &[StreamEvent],
-    ) -> impl Future<Output = Result<(), ClientGone>> + Send;
-    /// Resolves when the client has gone away (never, for non-streaming).
-    fn closed(&self) -> impl Future<Output = ()> + Send;
-    /// Time spent blocked on a slow client so far.
-    fn blocked(&self) -> Duration;
+    /// Hands events to the client; returns when they have been taken.
+    fn emit(&mut self, events: &[StreamEvent]) -> impl Future<Output = ()> + Send;
 }
 
 /// How a relay ended.
@@ -38,7 +29,6 @@ pub enum RelayEnd {
     Completed,
     /// The upstream failed after commit.
     Failed(AttemptError),
-    ClientGone,
 }
 
 /// Relays `c` until it ends.
@@ -58,10 +48,9 @@ pub async fn relay<S: Sink + Send>(
         tr.on_output_limit(&mut out);
         return finish_emit(sink, &out).await;
     }
-    if sink.emit(&out).await.is_err() {
-        return RelayEnd::ClientGone;
-    }
+    sink.emit(&out).await;
     out.clear();
+    let mut last_batch = Instant::now();
     let interval = ping.unwrap_or(Duration::from_secs(3600));
     // One ping timer per stream, moved lazily like the upstream idle timer: content sent
     // only pushes `next_ping` forward; the timer is re-armed when it fires early.
@@ -73,15 +62,12 @@ pub async fn relay<S: Sink + Send>(
             () = &mut ping_timer, if ping.is_some() => {
                 let now = Instant::now();
                 if now >= next_ping {
-                    if sink.emit(&[StreamEvent::Ping]).await.is_err() {
-                        return RelayEnd::ClientGone;
-                    }
+                    sink.emit(&[StreamEvent::Ping]).await;
                     next_ping = Instant::now() + interval;
                 }
                 ping_timer.as_mut().reset(next_ping);
                 continue;
             }
-            () = sink.closed() => return RelayEnd::ClientGone,
         };
         let arrived = Instant::now();
         let mut ended = None;
@@ -93,10 +79,18 @@ pub async fn relay<S: Sink + Send>(
                 // upstream sends one HTTP chunk per frame; writing each separately cost a
                 // client `writev` per frame).
                 // The HTTP client decodes one body chunk per poll on its connection task,
-                // so after taking what is ready, yield once: that task then decodes the
-                // chunks already read from the socket, and they join this batch. Only when
-                // a yield brings nothing is the batch sent.
-                let mut yielded = false;
+                // so after taking what is ready, yield once to the runtime, which polls
+                // the sockets before it runs this again: the connection task then reads
+                // and decodes what arrived meanwhile, and it joins this batch. Only when a
+                // yield brings nothing is the batch sent. (Yielding to the run queue alone
+                // is not enough: the relay runs in the client connection's task, so it
+                // comes back before the upstream's next frame has been read, and each
+                // frame went out in a write of its own — 21 per 20-chunk reply instead
+                // of 2, docs/benchmarks.md, ninth round.) A frame that comes alone, long
+                // after the last batch — a model's tokens, milliseconds apart — is sent
+                // at once: waiting a turn for company that is not coming costs it the
+                // runtime's socket poll.
+                let mut yielded = !in_burst(arrived, last_batch);
                 loop {
                     match c.reader.buffered() {
                         Ok(Some(ev)) => {
@@ -107,7 +101,7 @@ pub async fn relay<S: Sink + Send>(
                             Ok(true) => {}
                             Ok(false) if !yielded && !c.reader.at_end() => {
                                 yielded = true;
-                                requeue().await;
+                                tokio::task::yield_now().await;
                             }
                             Ok(false) => break,
                             Err(e) => {
@@ -147,46 +141,32 @@ pub async fn relay<S: Sink + Send>(
             }
             Some(e) => {
                 // Deliver what arrived before the failure, then report it.
-                if !out.is_empty() && sink.emit(&out).await.is_err() {
-                    return RelayEnd::ClientGone;
+                if !out.is_empty() {
+                    sink.emit(&out).await;
                 }
                 return RelayEnd::Failed(e);
             }
         }
         if !out.is_empty() {
-            if sink.emit(&out).await.is_err() {
-                return RelayEnd::ClientGone;
-            }
+            sink.emit(&out).await;
             let done = Instant::now();
             metrics.observe_chunk_relay(done - arrived);
+            last_batch = done;
             next_ping = done + interval;
             out.clear();
         }
     }
 }
 
-async fn finish_emit<S: Sink>(sink: &mut S, out: &[StreamEvent]) -> RelayEnd {
-    match sink.emit(out).await {
-        Ok(()) => RelayEnd::Completed,
-        Err(ClientGone) => RelayEnd::ClientGone,
-    }
+/// Frames closer than this to the previous batch are taken as part of a burst (a reply
+/// the upstream had ready, sent frame after frame), worth a runtime turn to gather.
+const BURST_GAP: Duration = Duration::from_millis(1);
+
+fn in_burst(arrived: Instant, last_batch: Instant) -> bool {
+    arrived.saturating_duration_since(last_batch) < BURST_GAP
 }
 
-/// Puts the task at the back of its worker's run queue once, so tasks already woken run
-/// first — here the upstream connection's, which decodes the body chunks it has already
-/// read. Unlike `tokio::task::yield_now`, which waits for the runtime's next poll of the
-/// I/O driver (an `epoll_wait` per frame when frames arrive one by one), nothing else is
-/// waited for.
-async fn requeue() {
-    let mut requeued = false;
-    std::future::poll_fn(|cx| {
-        if requeued {
-            std::task::Poll::Ready(())
-        } else {
-            requeued = true;
-            cx.waker().wake_by_ref();
-            std::task::Poll::Pending
-        }
-    })
-    .await;
+async fn finish_emit<S: Sink>(sink: &mut S, out: &[StreamEvent]) -> RelayEnd {
+    sink.emit(out).await;
+    RelayEnd::Completed
 }

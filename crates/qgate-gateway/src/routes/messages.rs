@@ -9,7 +9,7 @@ mod streaming;
 use crate::dispatch::{Dispatch, Prepared};
 use crate::error::GatewayError;
 use crate::middleware::RequestCtx;
-use crate::relay::{ClientGone, RelayEnd, Sink, relay};
+use crate::relay::{RelayEnd, Sink, relay};
 use crate::state::{AppState, Runtime};
 use axum::Extension;
 use axum::Json;
@@ -230,19 +230,10 @@ struct AccumulatorSink {
 }
 
 impl Sink for AccumulatorSink {
-    async fn emit(&mut self, events: &[StreamEvent]) -> Result<(), ClientGone> {
+    async fn emit(&mut self, events: &[StreamEvent]) {
         for e in events {
             self.acc.apply(e);
         }
-        Ok(())
-    }
-
-    async fn closed(&self) {
-        std::future::pending::<()>().await
-    }
-
-    fn blocked(&self) -> Duration {
-        Duration::ZERO
     }
 }
 
@@ -280,10 +271,6 @@ async fn complete(
                     accounting::rejected(&state, &p, &e);
                     return Err(e);
                 }
-            }
-            RelayEnd::ClientGone => {
-                accounting::cancelled(&rt, &c);
-                return Err(GatewayError::Internal("client went away".into()));
             }
         }
     }

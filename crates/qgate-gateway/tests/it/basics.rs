@@ -1,5 +1,6 @@
-//! The first answer end to end: streaming and non-streaming text, a token refresh, and
-//! Anthropic-shaped errors for malformed requests.
+//! The first answer end to end: streaming and non-streaming text, each streamed word
+//! delivered as it comes, a token refresh, and Anthropic-shaped errors for malformed
+//! requests.
 
 use crate::support::*;
 use serde_json::{Value, json};
@@ -29,6 +30,36 @@ async fn streaming_text_is_a_complete_anthropic_stream() {
     assert!(delta.1["usage"]["output_tokens"].as_u64().unwrap() > 0);
     let text = streamed_text(&events);
     assert_eq!(text.split_whitespace().count(), 12, "{text}");
+}
+
+#[tokio::test]
+async fn each_streamed_word_reaches_the_client_when_the_upstream_sends_it() {
+    let env = TestEnv::start(Opts::accounts(1)).await;
+    // Four words 300 ms apart: a relay that held events back (until the end, a buffer
+    // filling, or the next event) would deliver two words in one read.
+    let mut body = hello("one word at a time [[sim words=4 delay_ms=300]]");
+    body["stream"] = json!(true);
+    let mut response = env.post("/v1/messages", &body).await;
+    assert_eq!(response.status(), 200);
+    let started = std::time::Instant::now();
+    let mut sse = String::new();
+    let mut words_seen = Vec::new();
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        sse.push_str(std::str::from_utf8(&chunk).unwrap());
+        let words = streamed_text(&parse_sse(&sse)).split_whitespace().count();
+        if words_seen.last().is_none_or(|&(n, _)| n < words) {
+            words_seen.push((words, started.elapsed()));
+        }
+    }
+    check_sse(&sse).unwrap();
+    let counts: Vec<usize> = words_seen.iter().map(|&(n, _)| n).collect();
+    assert_eq!(counts, [1, 2, 3, 4], "words per read: {words_seen:?}");
+    for pair in words_seen.windows(2) {
+        assert!(
+            pair[1].1 - pair[0].1 >= std::time::Duration::from_millis(150),
+            "two words arrived together: {words_seen:?}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! Hostile connections: slow-loris clients (the header-read timeout closes them while
-//! everyone else is served), silent connections, slow bodies, and clients that go away
+//! everyone else is served), silent connections, slow bodies, a client that stops reading
+//! mid-stream (waited for, not failed, and served whole), and clients that go away
 //! mid-stream, before the first byte, or during a non-streaming reply — the upstream
 //! request is cancelled, every in-flight count (simulator, account, metric) returns to
 //! zero, and no account is penalised.
@@ -178,6 +179,37 @@ async fn a_client_leaving_mid_stream_cancels_the_upstream_request() {
     assert_unharmed(&env, "after a client left mid-stream").await;
     let (status, _) = env.message(&hello("the account still serves")).await;
     assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_mid_stream_gets_all_of_it_when_it_resumes() {
+    let env = TestEnv::start(Opts::accounts(1).sim(qgate_sim::SimConfig {
+        accounts: 1,
+        max_output_words: 20_000,
+        ..Default::default()
+    }))
+    .await;
+    // 20 000 words as fast as the upstream sends them (~2.6 MB of SSE) while this client
+    // reads nothing for 0.8 s after the first chunk: the stream waits for the client, then
+    // arrives whole, and the pause counts against nothing.
+    let mut body = hello("everything at once [[sim words=20000]]");
+    body["stream"] = json!(true);
+    body["max_tokens"] = json!(32000);
+    let mut response = env.post("/v1/messages", &body).await;
+    assert_eq!(response.status(), 200);
+    let mut sse = response.chunk().await.unwrap().unwrap().to_vec();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        sse.extend_from_slice(&chunk);
+    }
+    let sse = String::from_utf8(sse).unwrap();
+    check_sse(&sse).unwrap();
+    let events = parse_sse(&sse);
+    assert_eq!(streamed_text(&events).split_whitespace().count(), 20_000);
+    assert_eq!(events.last().map(|e| e.0.as_str()), Some("message_stop"));
+    let account = env.get("/accounts/sim-1").await.1;
+    assert_eq!(account["success_count"], 1, "{account}");
+    assert_unharmed(&env, "after a client paused mid-stream").await;
 }
 
 #[tokio::test]

@@ -1,5 +1,5 @@
-//! Streaming responses. A task owns the request from dispatch to the last byte; the
-//! handler waits only for the *head decision*:
+//! Streaming responses. One future owns the request from dispatch to the last byte
+//! (`drive`); the handler polls it only until the *head decision*:
 //!
 //! * the first upstream content event arrives → HTTP 200 + SSE;
 //! * every attempt fails before that → a plain HTTP error with the right status;
@@ -7,114 +7,246 @@
 //!   starts before the first upstream byte), and failover continues invisibly; if it is
 //!   exhausted the stream ends with one `event: error`.
 //!
-//! After commit, an upstream failure becomes one `event: error` and the stream ends. A
-//! client that goes away cancels the upstream request and releases the account slot.
+//! After the head the same future becomes the response body: the client connection polls
+//! it for each chunk, so an upstream frame is read, translated and written in one task,
+//! with no task or channel between the upstream and the client. After commit, an upstream
+//! failure becomes one `event: error` and the stream ends. A client that goes away drops
+//! the body, which cancels the upstream request and releases the account slot.
 
 use super::{accounting, stream_config};
-use crate::dispatch::{Dispatch, Prepared};
+use crate::dispatch::{Committed, Dispatch, Prepared};
 use crate::error::GatewayError;
-use crate::relay::{ClientGone, RelayEnd, Sink, relay};
+use crate::relay::{RelayEnd, Sink, relay};
 use crate::state::{AppState, Runtime};
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
-use bytes::BytesMut;
+use futures_util::task::AtomicWaker;
+use http_body::Frame;
 use qgate_anthropic::StreamEvent;
 use qgate_translate::response::StreamTranslator;
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::time::{Instant, sleep_until};
+use tokio_util::task::task_tracker::TaskTrackerToken;
 
-/// Bytes to the client connection.
-struct SseSink {
-    tx: mpsc::Sender<Bytes>,
-    buf: Vec<u8>,
-    /// Bytes of the previous batch.
+/// What `drive` has written and the client connection has not taken yet, and how long
+/// the stream has waited on that connection. The body takes it all at each poll, so the
+/// batches written while the stream ran without waiting go out in one write; a slow client
+/// stops polling, which holds back the stream (and, through TCP, the upstream) instead of
+/// a queue growing in memory.
+#[derive(Debug, Default)]
+struct Handoff(Mutex<Unsent>);
+
+#[derive(Debug, Default)]
+struct Unsent {
+    bytes: Vec<u8>,
+    /// Bytes of the previous chunk, to size the next buffer.
     last_len: usize,
+    /// When the last chunk was handed to the connection; the time until it polls again
+    /// (its write of the chunk, and any wait for a full socket) is time the stream
+    /// waited on the client.
+    handed: Option<Instant>,
     blocked: Duration,
 }
 
-impl Sink for SseSink {
-    async fn emit(&mut self, events: &[StreamEvent]) -> Result<(), ClientGone> {
-        if events.is_empty() {
-            return Ok(());
-        }
-        // The buffer goes out with the chunk; size the next one like the last batch, so
-        // it is not grown from nothing by repeated reallocation.
-        self.buf.reserve(self.last_len.max(256));
-        for e in events {
-            e.write_sse(&mut self.buf);
-        }
-        self.last_len = self.buf.len();
-        let chunk = Bytes::from(std::mem::take(&mut self.buf));
-        let began = Instant::now();
-        let r = self.tx.send(chunk).await.map_err(|_| ClientGone);
-        self.blocked += began.elapsed();
-        r
+impl Handoff {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Unsent> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    async fn closed(&self) {
-        self.tx.closed().await
+    /// Everything written since the last call, if anything was.
+    fn take(&self) -> Option<Bytes> {
+        let mut p = self.lock();
+        if p.bytes.is_empty() {
+            return None;
+        }
+        p.last_len = p.bytes.len();
+        p.handed = Some(Instant::now());
+        Some(Bytes::from(std::mem::take(&mut p.bytes)))
     }
 
-    fn blocked(&self) -> Duration {
-        self.blocked
+    /// The connection asks for more: the wait since the last chunk was the client's.
+    fn resumed(&self) {
+        let mut p = self.lock();
+        if let Some(at) = p.handed.take() {
+            p.blocked += at.elapsed();
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.lock().bytes.is_empty()
     }
 }
 
+/// Writes SSE for the client connection to take.
+struct SseSink {
+    out: Arc<Handoff>,
+}
+
+impl SseSink {
+    /// Time the stream waited on a slow client so far.
+    fn blocked(&self) -> Duration {
+        self.out.lock().blocked
+    }
+}
+
+impl Sink for SseSink {
+    async fn emit(&mut self, events: &[StreamEvent]) {
+        if events.is_empty() {
+            return;
+        }
+        let mut p = self.out.lock();
+        if p.bytes.capacity() == 0 {
+            // The buffer goes out with the chunk; size the next one like the last, so it
+            // is not grown from nothing by repeated reallocation.
+            let size = p.last_len.max(1024);
+            p.bytes.reserve(size);
+        }
+        for e in events {
+            e.write_sse(&mut p.bytes);
+        }
+    }
+}
+
+type Drive = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 pub async fn respond(state: AppState, rt: Arc<Runtime>, p: Prepared) -> Response {
-    let (head_tx, head_rx) = oneshot::channel::<Result<(), GatewayError>>();
-    let (tx, rx) = mpsc::channel::<Bytes>(16);
+    let (head_tx, mut head_rx) = oneshot::channel::<Result<(), GatewayError>>();
+    let out = Arc::new(Handoff::default());
     let request_id = p.request_id.clone();
-    spawn_drive(&state, rt, p, head_tx, tx);
-    match head_rx.await {
-        Ok(Ok(())) => sse_response(rx, &request_id),
-        Ok(Err(e)) => e.into_response_with_id(Some(&request_id)),
-        Err(_) => GatewayError::Internal("stream task ended before answering".into())
+    // Keeps shutdown waiting for the stream until its body is done.
+    let tracked = state.streams.token();
+    let mut drive = start(&state, rt, p, head_tx, out.clone());
+    // `drive` sends the decision before it writes a byte, so polling it first and then
+    // the decision settles both in the same turn.
+    let decided = std::future::poll_fn(|cx| {
+        let ended = drive.as_mut().poll(cx).is_ready();
+        match head_rx.try_recv() {
+            Ok(head) => Poll::Ready(Some((head, ended))),
+            Err(oneshot::error::TryRecvError::Empty) if !ended => Poll::Pending,
+            Err(_) => Poll::Ready(None),
+        }
+    })
+    .await;
+    match decided {
+        Some((Ok(()), ended)) => sse_response(
+            SseBody::new((!ended).then_some(drive), out, tracked),
+            &request_id,
+        ),
+        Some((Err(e), _)) => e.into_response_with_id(Some(&request_id)),
+        None => GatewayError::Internal("stream task ended before answering".into())
             .into_response_with_id(Some(&request_id)),
     }
 }
 
-/// Starts the task that owns the stream. A plain function, so the handler's future (which
-/// lives until the head decision, and axum keeps on the heap) holds no room for the
-/// task's much larger one.
-fn spawn_drive(
+/// The stream's future, boxed once here: a plain function, so the handler's future (which
+/// axum keeps on the heap) holds only a pointer to it. It keeps the request's log context,
+/// so lines logged after the head carry the request's id. `p` goes in boxed: an async fn
+/// keeps room for its arguments beside its locals, so a 536-byte argument would cost the
+/// future twice that for its whole life (docs/benchmarks.md, seventh round).
+fn start(
     state: &AppState,
     rt: Arc<Runtime>,
     p: Prepared,
     head_tx: oneshot::Sender<Result<(), GatewayError>>,
-    tx: mpsc::Sender<Bytes>,
-) {
-    // The task keeps the request's log context, so lines logged after commit carry its
-    // id. Boxed once here: the 2.6 KB future is otherwise copied on each move into the task
-    // and once more when the task records its end (docs/benchmarks.md, sixth round).
-    // `p` goes in boxed: an async fn keeps room for its arguments beside its locals, so a
-    // 536-byte argument costs the task twice that for its whole life (seventh round).
-    let fut = drive(state.clone(), rt, Box::new(p), head_tx, tx);
-    state.streams.spawn(crate::logging::in_current_request(fut));
+    out: Arc<Handoff>,
+) -> Drive {
+    crate::logging::in_current_request(drive(state.clone(), rt, Box::new(p), head_tx, out))
 }
 
-fn sse_response(rx: mpsc::Receiver<Bytes>, request_id: &str) -> Response {
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        let first = rx.recv().await?;
-        // A slow client connection gets whatever queued up in one write.
-        let chunk = match rx.try_recv() {
-            Err(_) => first,
-            Ok(second) => {
-                let mut joined = BytesMut::with_capacity(first.len() + second.len() * 2);
-                joined.extend_from_slice(&first);
-                joined.extend_from_slice(&second);
-                while let Ok(more) = rx.try_recv() {
-                    joined.extend_from_slice(&more);
-                }
-                joined.freeze()
+/// The SSE body: each poll runs `drive` until it waits (on the upstream, a timer or a
+/// slot) and takes what it wrote meanwhile.
+///
+/// The connection polls its body whenever anything wakes its task (a write completing,
+/// the socket, and once more after every chunk), but `drive` is polled only when one of
+/// its own wake-ups fired: re-polling a waiting upstream body re-arms its timers and
+/// signals its connection task for nothing.
+struct SseBody {
+    /// `None` once the stream has ended.
+    drive: Option<Drive>,
+    wake: Arc<DriveWake>,
+    waker: Waker,
+    out: Arc<Handoff>,
+    _tracked: TaskTrackerToken,
+}
+
+/// `drive`'s own waker: records the wake-up and passes it on to the connection's task.
+#[derive(Default)]
+struct DriveWake {
+    woken: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl Wake for DriveWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.task.wake();
+    }
+}
+
+impl SseBody {
+    fn new(drive: Option<Drive>, out: Arc<Handoff>, tracked: TaskTrackerToken) -> Self {
+        // Woken to begin with: the first poll runs `drive`.
+        let wake = Arc::new(DriveWake {
+            woken: AtomicBool::new(true),
+            task: AtomicWaker::new(),
+        });
+        SseBody {
+            drive,
+            waker: Waker::from(wake.clone()),
+            wake,
+            out,
+            _tracked: tracked,
+        }
+    }
+}
+
+impl http_body::Body for SseBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = self.get_mut();
+        this.out.resumed();
+        if let Some(drive) = this.drive.as_mut() {
+            this.wake.task.register(cx.waker());
+            if this.wake.woken.swap(false, Ordering::AcqRel)
+                && drive
+                    .as_mut()
+                    .poll(&mut Context::from_waker(&this.waker))
+                    .is_ready()
+            {
+                this.drive = None;
             }
-        };
-        Some((Ok::<_, Infallible>(chunk), rx))
-    });
-    let mut resp = Response::new(Body::from_stream(stream));
+        }
+        match this.out.take() {
+            Some(chunk) => Poll::Ready(Some(Ok(Frame::data(chunk)))),
+            None if this.drive.is_none() => Poll::Ready(None),
+            None => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.drive.is_none() && self.out.is_empty()
+    }
+}
+
+fn sse_response(body: SseBody, request_id: &str) -> Response {
+    let mut resp = Response::new(Body::new(body));
     *resp.status_mut() = StatusCode::OK;
     let h = resp.headers_mut();
     h.insert(
@@ -129,20 +261,34 @@ fn sse_response(rx: mpsc::Receiver<Bytes>, request_id: &str) -> Response {
     resp
 }
 
+/// A committed stream until it ends. If it is dropped first — the client went away and
+/// its connection dropped the body — the account gets a cancellation, which costs it
+/// nothing, and the request its log line.
+struct Live {
+    c: Committed,
+    rt: Arc<Runtime>,
+    request_id: String,
+    ended: bool,
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        if !self.ended {
+            accounting::cancelled(&self.rt, &self.c);
+            tracing::info!(request_id = %self.request_id, account = %self.c.account.id(),
+                outcome = "client_gone", "request done");
+        }
+    }
+}
+
 async fn drive(
     state: AppState,
     rt: Arc<Runtime>,
     mut p: Box<Prepared>,
     head_tx: oneshot::Sender<Result<(), GatewayError>>,
-    tx: mpsc::Sender<Bytes>,
+    out: Arc<Handoff>,
 ) {
-    let watch = tx.clone();
-    let mut sink = SseSink {
-        tx,
-        buf: Vec::new(),
-        last_len: 1024,
-        blocked: Duration::ZERO,
-    };
+    let mut sink = SseSink { out };
     let mut tr = StreamTranslator::new(stream_config(&p));
     let mut head = Some(head_tx);
     let ping = state.server.ping_interval;
@@ -160,22 +306,17 @@ async fn drive(
                 _ = sleep_until(next_ping) => {
                     let mut out = Vec::with_capacity(2);
                     if let Some(h) = head.take() {
-                        if h.send(Ok(())).is_err() {
-                            return;
-                        }
+                        let _ = h.send(Ok(()));
                         tr.start(&mut out);
                     }
                     out.push(StreamEvent::Ping);
-                    if sink.emit(&out).await.is_err() {
-                        return;
-                    }
+                    sink.emit(&out).await;
                     next_ping = Instant::now() + ping;
                 }
-                _ = watch.closed() => return,
             }
         }
     };
-    let mut c = match committed {
+    let c = match committed {
         Ok(c) => c,
         Err(e) => {
             accounting::rejected(&state, &p, &e);
@@ -186,39 +327,40 @@ async fn drive(
                 None => {
                     let mut out = Vec::with_capacity(1);
                     tr.fail(&e.to_api_error(), &mut out);
-                    let _ = sink.emit(&out).await;
+                    sink.emit(&out).await;
                 }
             }
             return;
         }
     };
-    if let Some(h) = head.take()
-        && h.send(Ok(())).is_err()
-    {
-        accounting::cancelled(&rt, &c);
-        return;
+    let mut live = Live {
+        c,
+        rt: rt.clone(),
+        request_id: p.request_id.clone(),
+        ended: false,
+    };
+    if let Some(h) = head.take() {
+        let _ = h.send(Ok(()));
     }
     p.release_body();
     let first_content = p.received.elapsed();
     state.metrics.observe_ttft(&p.client_model, first_content);
 
     // Phase 2: committed. Errors from here on are one `event: error`.
-    match relay(&mut c, &mut tr, &mut sink, Some(ping), &state.metrics).await {
+    let end = relay(&mut live.c, &mut tr, &mut sink, Some(ping), &state.metrics).await;
+    live.ended = true;
+    let c = &live.c;
+    match end {
         RelayEnd::Completed => {
-            accounting::succeeded(&state, &rt, &p, &c, &tr, &d, sink.blocked());
+            accounting::succeeded(&state, &rt, &p, c, &tr, &d, sink.blocked());
         }
         RelayEnd::Failed(err) => {
-            let failure = accounting::failed_after_commit(&state, &rt, &p, &c, &err);
+            let failure = accounting::failed_after_commit(&state, &rt, &p, c, &err);
             let e = GatewayError::StreamInterrupted { failure };
             accounting::rejected(&state, &p, &e);
             let mut out = Vec::with_capacity(1);
             tr.fail(&e.to_api_error(), &mut out);
-            let _ = sink.emit(&out).await;
-        }
-        RelayEnd::ClientGone => {
-            accounting::cancelled(&rt, &c);
-            tracing::info!(request_id = %p.request_id, account = %c.account.id(),
-                outcome = "client_gone", "request done");
+            sink.emit(&out).await;
         }
     }
 }
