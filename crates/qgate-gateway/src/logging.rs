@@ -3,7 +3,8 @@
 //! Every line logged while a request is handled carries the request's id, method and path
 //! (`request{request_id=… method=… path=…}:` in text, a `span` object in JSON), so all of
 //! a request's lines can be found by its id. The context is a task-local set by
-//! [`crate::middleware::request_context`] and carried into the stream task, not a
+//! [`crate::middleware::request_context`] and carried into the stream's future (which the
+//! response body polls after the handler has returned), not a
 //! `tracing` span: the span registry keeps one slot per span that was ever open at once,
 //! each with a small map allocated for the fmt layer's fields and kept for reuse, and
 //! after a burst of thousands of concurrent requests those maps pinned ~4 KiB of heap
@@ -44,8 +45,8 @@ pub fn scope<F: Future>(ctx: Arc<RequestLog>, fut: F) -> impl Future<Output = F:
     REQUEST.scope(ctx, fut)
 }
 
-/// Runs `fut` (typically spawned as its own task) as part of the request the caller
-/// serves, if any.
+/// Runs `fut` as part of the request the caller serves, if any: for a future that is
+/// spawned, or polled after the handler has returned (a streamed response's body).
 pub fn in_current_request<F>(fut: F) -> std::pin::Pin<Box<dyn Future<Output = F::Output> + Send>>
 where
     F: Future + Send + 'static,

@@ -23,7 +23,7 @@ pub struct RequestCtx {
 }
 
 /// Assigns the request id and stamps it on the response. Everything the request logs
-/// while its handler runs (and its stream task, see [`crate::logging`]) carries the id,
+/// while its handler runs (and its stream, see [`crate::logging`]) carries the id,
 /// method and path, so every line of a request can be found by its id.
 pub async fn request_context(mut req: Request, next: Next) -> Response {
     let request_id = format!("req_{}", uuid::Uuid::new_v4().simple());

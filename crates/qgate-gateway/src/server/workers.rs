@@ -1,6 +1,6 @@
 //! Worker threads: one single-threaded tokio runtime per worker. The accept loop hands
 //! each connection to the worker with the fewest open connections; from then on the
-//! connection, the handlers of its requests, their stream tasks and (through
+//! connection, the handlers of its requests, their streams and (through
 //! [`current`]) the upstream connections they use all run on that one thread. Nothing of
 //! a request crosses threads, so no wake-up, work stealing or lock hand-off between cores
 //! is paid per chunk — the cost that dominated a streamed request on tokio's shared
