@@ -141,7 +141,7 @@ pub async fn respond(state: AppState, rt: Arc<Runtime>, p: Prepared) -> Response
             &request_id,
         ),
         Some((Err(e), _)) => e.into_response_with_id(Some(&request_id)),
-        None => GatewayError::Internal("stream task ended before answering".into())
+        None => GatewayError::Internal("the stream ended before answering".into())
             .into_response_with_id(Some(&request_id)),
     }
 }
