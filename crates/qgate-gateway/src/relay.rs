@@ -10,7 +10,6 @@ use crate::metrics::Metrics;
 use crate::upstream::AttemptError;
 use qgate_anthropic::StreamEvent;
 use qgate_translate::response::StreamTranslator;
-use std::future::Future;
 use std::time::Duration;
 use tokio::time::{Instant, sleep_until};
 
@@ -18,8 +17,9 @@ use tokio::time::{Instant, sleep_until};
 /// runs inside the client's request (its handler, then its response body), so it is
 /// dropped with it.
 pub trait Sink {
-    /// Hands events to the client; returns when they have been taken.
-    fn emit(&mut self, events: &[StreamEvent]) -> impl Future<Output = ()> + Send;
+    /// Hands events to the client: SSE bytes for its connection to take at its next poll,
+    /// or events folded into the message.
+    fn emit(&mut self, events: &[StreamEvent]);
 }
 
 /// How a relay ended.
@@ -46,9 +46,9 @@ pub async fn relay<S: Sink + Send>(
     }
     if c.output_limit {
         tr.on_output_limit(&mut out);
-        return finish_emit(sink, &out).await;
+        return finish_emit(sink, &out);
     }
-    sink.emit(&out).await;
+    sink.emit(&out);
     out.clear();
     let mut last_batch = Instant::now();
     let interval = ping.unwrap_or(Duration::from_secs(3600));
@@ -62,7 +62,7 @@ pub async fn relay<S: Sink + Send>(
             () = &mut ping_timer, if ping.is_some() => {
                 let now = Instant::now();
                 if now >= next_ping {
-                    sink.emit(&[StreamEvent::Ping]).await;
+                    sink.emit(&[StreamEvent::Ping]);
                     next_ping = Instant::now() + interval;
                 }
                 ping_timer.as_mut().reset(next_ping);
@@ -120,7 +120,7 @@ pub async fn relay<S: Sink + Send>(
                     match c.reader.next(None).await {
                         Ok(None) => {
                             tr.finish(&mut out);
-                            return finish_emit(sink, &out).await;
+                            return finish_emit(sink, &out);
                         }
                         Ok(Some(ev)) => tr.on_event(ev, &mut out),
                         Err(e) => ended = Some(e),
@@ -129,7 +129,7 @@ pub async fn relay<S: Sink + Send>(
             }
             Ok(None) => {
                 tr.finish(&mut out);
-                return finish_emit(sink, &out).await;
+                return finish_emit(sink, &out);
             }
             Err(e) => ended = Some(e),
         }
@@ -137,18 +137,18 @@ pub async fn relay<S: Sink + Send>(
             None => {}
             Some(AttemptError::InBand(e)) if e.is_output_limit() => {
                 tr.on_output_limit(&mut out);
-                return finish_emit(sink, &out).await;
+                return finish_emit(sink, &out);
             }
             Some(e) => {
                 // Deliver what arrived before the failure, then report it.
                 if !out.is_empty() {
-                    sink.emit(&out).await;
+                    sink.emit(&out);
                 }
                 return RelayEnd::Failed(e);
             }
         }
         if !out.is_empty() {
-            sink.emit(&out).await;
+            sink.emit(&out);
             let done = Instant::now();
             metrics.observe_chunk_relay(done - arrived);
             last_batch = done;
@@ -166,7 +166,7 @@ fn in_burst(arrived: Instant, last_batch: Instant) -> bool {
     arrived.saturating_duration_since(last_batch) < BURST_GAP
 }
 
-async fn finish_emit<S: Sink>(sink: &mut S, out: &[StreamEvent]) -> RelayEnd {
-    sink.emit(out).await;
+fn finish_emit<S: Sink>(sink: &mut S, out: &[StreamEvent]) -> RelayEnd {
+    sink.emit(out);
     RelayEnd::Completed
 }

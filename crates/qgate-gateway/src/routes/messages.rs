@@ -230,7 +230,7 @@ struct AccumulatorSink {
 }
 
 impl Sink for AccumulatorSink {
-    async fn emit(&mut self, events: &[StreamEvent]) {
+    fn emit(&mut self, events: &[StreamEvent]) {
         for e in events {
             self.acc.apply(e);
         }

@@ -98,7 +98,7 @@ impl SseSink {
 }
 
 impl Sink for SseSink {
-    async fn emit(&mut self, events: &[StreamEvent]) {
+    fn emit(&mut self, events: &[StreamEvent]) {
         if events.is_empty() {
             return;
         }
@@ -310,7 +310,7 @@ async fn drive(
                         tr.start(&mut out);
                     }
                     out.push(StreamEvent::Ping);
-                    sink.emit(&out).await;
+                    sink.emit(&out);
                     next_ping = Instant::now() + ping;
                 }
             }
@@ -327,7 +327,7 @@ async fn drive(
                 None => {
                     let mut out = Vec::with_capacity(1);
                     tr.fail(&e.to_api_error(), &mut out);
-                    sink.emit(&out).await;
+                    sink.emit(&out);
                 }
             }
             return;
@@ -360,7 +360,7 @@ async fn drive(
             accounting::rejected(&state, &p, &e);
             let mut out = Vec::with_capacity(1);
             tr.fail(&e.to_api_error(), &mut out);
-            sink.emit(&out).await;
+            sink.emit(&out);
         }
     }
 }
