@@ -37,9 +37,9 @@ async fn each_streamed_word_reaches_the_client_when_the_upstream_sends_it() {
     let env = TestEnv::start(Opts::accounts(1)).await;
     // Four words 300 ms apart: a relay that held events back (until the end, a buffer
     // filling, or the next event) would deliver two words in one read.
-    let mut body = hello("one word at a time [[sim words=4 delay_ms=300]]");
-    body["stream"] = json!(true);
-    let mut response = env.post("/v1/messages", &body).await;
+    let mut response = env
+        .post_stream(&hello("one word at a time [[sim words=4 delay_ms=300]]"))
+        .await;
     assert_eq!(response.status(), 200);
     let started = std::time::Instant::now();
     let mut sse = String::new();

@@ -162,9 +162,9 @@ async fn upstream_busy(env: &TestEnv) -> bool {
 async fn a_client_leaving_mid_stream_cancels_the_upstream_request() {
     let env = TestEnv::start(Opts::accounts(1)).await;
     // 300 words, 100 ms apart: the reply would take 30 s; every wait below is shorter.
-    let mut body = hello("tell me everything [[sim words=300 delay_ms=100]]");
-    body["stream"] = json!(true);
-    let mut response = env.post("/v1/messages", &body).await;
+    let mut response = env
+        .post_stream(&hello("tell me everything [[sim words=300 delay_ms=100]]"))
+        .await;
     assert_eq!(response.status(), 200);
     let first = response.chunk().await.unwrap().unwrap();
     assert!(String::from_utf8_lossy(&first).contains("message_start"));
@@ -193,9 +193,8 @@ async fn a_client_that_stops_reading_mid_stream_gets_all_of_it_when_it_resumes()
     // reads nothing for 0.8 s after the first chunk: the stream waits for the client, then
     // arrives whole, and the pause counts against nothing.
     let mut body = hello("everything at once [[sim words=20000]]");
-    body["stream"] = json!(true);
     body["max_tokens"] = json!(32000);
-    let mut response = env.post("/v1/messages", &body).await;
+    let mut response = env.post_stream(&body).await;
     assert_eq!(response.status(), 200);
     let mut sse = response.chunk().await.unwrap().unwrap().to_vec();
     tokio::time::sleep(Duration::from_millis(800)).await;

@@ -171,11 +171,16 @@ impl TestEnv {
         (status, v)
     }
 
-    /// Streaming message: status and the parsed SSE events (name, data).
-    pub async fn stream(&self, body: &Value) -> (u16, Vec<(String, Value)>) {
+    /// Sends `body` as a streamed message; the response once its head has arrived.
+    pub async fn post_stream(&self, body: &Value) -> reqwest::Response {
         let mut body = body.clone();
         body["stream"] = json!(true);
-        let r = self.post("/v1/messages", &body).await;
+        self.post("/v1/messages", &body).await
+    }
+
+    /// Streaming message: status and the parsed SSE events (name, data).
+    pub async fn stream(&self, body: &Value) -> (u16, Vec<(String, Value)>) {
+        let r = self.post_stream(body).await;
         let status = r.status().as_u16();
         let text = r.text().await.unwrap_or_default();
         if status != 200 {

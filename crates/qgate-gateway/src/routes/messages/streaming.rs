@@ -178,7 +178,6 @@ struct SseBody {
 }
 
 /// `drive`'s own waker: records the wake-up and passes it on to the connection's task.
-#[derive(Default)]
 struct DriveWake {
     woken: AtomicBool,
     task: AtomicWaker,
