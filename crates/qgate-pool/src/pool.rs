@@ -147,9 +147,11 @@ impl Pool {
             .into_values()
             .map(|members| {
                 let weights: Vec<u32> = members.iter().map(|&i| slots[i].settings.weight).collect();
+                let runtimes: Box<[Arc<AccountRuntime>]> =
+                    members.iter().map(|&i| slots[i].runtime.clone()).collect();
                 Tier {
-                    picker: Picker::new(cfg.strategy, &weights),
-                    runtimes: members.iter().map(|&i| slots[i].runtime.clone()).collect(),
+                    picker: Picker::new(cfg.strategy, &weights, &runtimes),
+                    runtimes,
                     members: members.into_boxed_slice(),
                 }
             })

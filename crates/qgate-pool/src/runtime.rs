@@ -14,9 +14,14 @@ use crate::id::AccountId;
 use crate::outcome::ErrorClass;
 use crate::rpm::RpmWindow;
 use crate::state::{AccountState, StateKind, Transition};
+use crate::strategy::LoadIndex;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::Weak;
+use std::sync::atomic::{
+    AtomicBool, AtomicU8, AtomicU32, AtomicU64,
+    Ordering::{Relaxed, SeqCst},
+};
 
 mod admin;
 mod report;
@@ -114,6 +119,12 @@ pub(crate) struct AccountRuntime {
     pub last_error_ms: AtomicU64,
     pub core: Mutex<AccountCore>,
     rpm: Mutex<RpmWindow>,
+    /// `least_used` indexes that hold this account (`LoadIndex`), told of each change
+    /// of its load; usually one, two while a reload replaces a pool.
+    watchers: Mutex<Vec<(Weak<LoadIndex>, usize)>>,
+    /// `watchers` is not empty: other strategies' changes skip its lock (see
+    /// `load_changed` for why this flag cannot hide a change from a new watcher).
+    watched: AtomicBool,
 }
 
 /// What the lock-free gates say about an account at some instant.
@@ -153,6 +164,8 @@ impl AccountRuntime {
             last_error_ms: AtomicU64::new(0),
             core: Mutex::new(AccountCore::default()),
             rpm: Mutex::new(RpmWindow::default()),
+            watchers: Mutex::new(Vec::new()),
+            watched: AtomicBool::new(false),
         }
     }
 
@@ -237,18 +250,61 @@ impl AccountRuntime {
     pub fn reserve_slot(&self, cap: Option<u32>) -> bool {
         match cap {
             None => {
-                self.in_flight.fetch_add(1, Relaxed);
+                self.in_flight.fetch_add(1, SeqCst);
                 true
             }
             Some(cap) => self
                 .in_flight
-                .fetch_update(Relaxed, Relaxed, |n| (n < cap).then_some(n + 1))
+                .fetch_update(SeqCst, Relaxed, |n| (n < cap).then_some(n + 1))
                 .is_ok(),
         }
     }
 
     pub fn release_slot(&self) {
-        self.in_flight.fetch_sub(1, Relaxed);
+        self.in_flight.fetch_sub(1, SeqCst);
+        self.load_changed();
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Relaxed)
+    }
+
+    /// (in flight, requests) for a `least_used` index, read after its subscription.
+    pub(crate) fn load_for_index(&self) -> (u32, u64) {
+        (self.in_flight.load(SeqCst), self.requests.load(SeqCst))
+    }
+
+    /// Subscribes `index`, where this account is member `pos`, to changes of its load.
+    /// The index reads the counters (`load_for_index`) after this returns.
+    pub(crate) fn watch(&self, index: Weak<LoadIndex>, pos: usize) {
+        let mut watchers = self.watchers.lock();
+        watchers.retain(|(w, _)| w.strong_count() > 0);
+        watchers.push((index, pos));
+        self.watched.store(true, SeqCst);
+    }
+
+    /// Brings the `least_used` indexes up to date after a change of `in_flight` or
+    /// `requests`; drops the subscriptions of pools that are gone.
+    ///
+    /// The counters change with `SeqCst` before `watched` is read, and `watch` sets
+    /// `watched` before the index reads the counters, all `SeqCst`: a change that reads
+    /// `false` here comes before the flag was set in the single order of those
+    /// operations, so the new index's own read sees it.
+    fn load_changed(&self) {
+        if !self.watched.load(SeqCst) {
+            return;
+        }
+        let mut watchers = self.watchers.lock();
+        watchers.retain(|(index, pos)| match index.upgrade() {
+            Some(index) => {
+                index.refresh(*pos);
+                true
+            }
+            None => false,
+        });
+        if watchers.is_empty() {
+            self.watched.store(false, SeqCst);
+        }
     }
 
     /// Breaker admission for a request about to be handed out. Lock-free while closed.
@@ -290,8 +346,9 @@ impl AccountRuntime {
 
     /// Bookkeeping once a selection has succeeded.
     pub fn record_selected(&self, now_ms: u64) {
-        self.requests.fetch_add(1, Relaxed);
+        self.requests.fetch_add(1, SeqCst);
         self.last_used_ms.fetch_max(now_ms, Relaxed);
+        self.load_changed();
     }
 
     /// Re-derive every gate from the core; called with the core locked after each change.

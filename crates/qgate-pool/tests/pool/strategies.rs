@@ -93,6 +93,121 @@ fn least_used_prefers_fewest_in_flight_then_fewest_requests_then_order() {
     assert_eq!(serve(&pool, T0), "a");
 }
 
+fn requests_of(pool: &Pool, who: &str) -> u64 {
+    pool.status(who, T0).unwrap().request_count
+}
+
+/// `n` accounts named in configured order: more than `least_used` scans, so it keeps an
+/// index.
+fn many(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("acct-{i:03}")).collect()
+}
+
+fn as_strs(names: &[String]) -> Vec<&str> {
+    names.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn least_used_follows_leases_released_after_a_reload_replaced_the_pool() {
+    for n in [2, 100] {
+        let all = many(n);
+        let old = pool(Strategy::LeastUsed, names(&as_strs(&all)));
+        // every account busy once, through the old pool
+        let mut held: Vec<Lease> = (0..n).map(|_| select(&old, T0).unwrap()).collect();
+        let new = old
+            .rebuild(cfg(Strategy::LeastUsed), names(&as_strs(&all)))
+            .unwrap();
+        drop(old);
+        // the old pool is gone, but a lease of it released now still reaches the new one:
+        // the account it held is the only idle one
+        let freed = held.remove(n / 2);
+        let who = freed.account().to_string();
+        drop(freed);
+        assert_eq!(serve(&new, T0), who, "n={n}");
+        assert_eq!(serve(&new, T0), who, "n={n}");
+        drop(held);
+        // all idle: the others have served one request, `who` three
+        assert_eq!(serve(&new, T0), all[usize::from(who == all[0])], "n={n}");
+    }
+}
+
+#[test]
+fn least_used_finds_the_least_used_account_behind_many_that_cannot_serve() {
+    let all = many(200);
+    let refs = as_strs(&all);
+    // More unusable accounts ahead than the index judges before it scans the tier.
+    let pool = pool(Strategy::LeastUsed, names(&refs));
+    for who in &refs[..150] {
+        pool.disable(who).unwrap();
+    }
+    assert_eq!(serve_n(&pool, 3, T0), ["acct-150", "acct-151", "acct-152"]);
+    // Only a few ahead: the index answers by itself.
+    let pool = self::pool(Strategy::LeastUsed, names(&refs));
+    for who in &refs[..5] {
+        pool.disable(who).unwrap();
+    }
+    assert_eq!(serve(&pool, T0), "acct-005");
+    pool.enable("acct-002").unwrap();
+    assert_eq!(serve(&pool, T0), "acct-002");
+    // Fewest in flight first, then fewest requests, then order.
+    for who in ["acct-000", "acct-001", "acct-003", "acct-004"] {
+        pool.enable(who).unwrap();
+    }
+    let held = select(&pool, T0).unwrap();
+    assert_eq!(held.account().as_str(), "acct-000");
+    assert_eq!(serve(&pool, T0), "acct-001");
+    assert_eq!(serve(&pool, T0), "acct-003");
+}
+
+#[test]
+fn least_used_stays_exact_after_concurrent_selections() {
+    for n in [7, 80] {
+        let all = many(n);
+        let pool = pool(Strategy::LeastUsed, names(&as_strs(&all)));
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let pool = &pool;
+                s.spawn(move || {
+                    let mut kept = Vec::new();
+                    for i in 0..500 {
+                        let lease = select(pool, T0).unwrap();
+                        match (i + t) % 4 {
+                            0 => {
+                                pool.report(lease, Outcome::Success { ttfe_ms: 10 }, T0);
+                            }
+                            1 => kept.push(lease),
+                            _ => drop(lease),
+                        }
+                        if kept.len() > 3 {
+                            kept.clear();
+                        }
+                    }
+                });
+            }
+        });
+        // Whatever order the threads ran in, every account is idle again, and each new
+        // lease goes to the account with the fewest requests, first in configured order.
+        let mut held = Vec::new();
+        for _ in 0..n {
+            assert!(all.iter().all(|a| pool.status(a, T0).unwrap().in_flight
+                <= u32::from(held.iter().any(|l: &Lease| l.account().as_str() == a))));
+            let idle: Vec<(u64, &String)> = all
+                .iter()
+                .filter(|a| {
+                    !held
+                        .iter()
+                        .any(|l: &Lease| l.account().as_str() == a.as_str())
+                })
+                .map(|a| (requests_of(&pool, a), a))
+                .collect();
+            let expected = idle.iter().min().unwrap().1;
+            let lease = select(&pool, T0).unwrap();
+            assert_eq!(lease.account().as_str(), expected.as_str(), "n={n}");
+            held.push(lease);
+        }
+    }
+}
+
 #[test]
 fn random_is_uniform_over_the_accounts_that_fit() {
     let pool = pool(Strategy::Random, names(&["a", "b", "c", "off"]));

@@ -1,0 +1,259 @@
+//! `least_used`'s index: a winner tree over a tier's members, keyed by load (in flight,
+//! then requests so far) with the configured order breaking ties. The arg-min is at the
+//! root, so a pick costs O(1) when the least-used account fits and O(k log n) when the k
+//! ahead of it do not, instead of a scan of the whole tier.
+//!
+//! **Kept in step by the accounts.** Each member's runtime holds a weak subscription
+//! (`AccountRuntime::watch`), and every change of its load — a reservation counted, a
+//! slot released — re-reads that member's counters into its leaf. A leaf is never
+//! adjusted by a delta: it is overwritten with the counters as they are after the
+//! change, under the tree's lock, so whichever refresh runs last leaves the latest
+//! values, and a runtime shared by an old and a rebuilt pool (a reload) updates both
+//! until the old one is dropped. A pool that is dropped leaves dead subscriptions,
+//! pruned at the account's next change.
+//!
+//! **Locks.** The tree's mutex is held for a refresh (O(log n)) or a pick. A pick judges
+//! accounts (`Ctx::fit`, which may take an account's core lock) while holding it; nothing
+//! takes the tree's lock while holding an account's core lock, so the order is always
+//! tree, then core.
+
+use crate::runtime::AccountRuntime;
+use crate::select::Fit;
+use parking_lot::Mutex;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
+
+/// (in flight, requests so far): lower is less used.
+type Load = (u32, u64);
+
+/// Leaves judged before a pick gives up on the tree and scans the tier instead: with
+/// most of the tier unusable, a scan (O(n)) beats popping leaves (O(log n) each).
+const MAX_JUDGED: usize = 32;
+
+pub(crate) struct LoadIndex {
+    tree: Mutex<Tree>,
+    runtimes: Box<[Arc<AccountRuntime>]>,
+}
+
+/// What a pick found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Found {
+    /// The least-used member that fits, by position; preferring members not backed off.
+    Member(usize),
+    /// No member fits.
+    Nothing,
+    /// Too many members ahead did not fit: the caller should scan.
+    GaveUp,
+}
+
+impl LoadIndex {
+    /// Builds the tree and subscribes every member's runtime to it.
+    pub fn new(runtimes: Box<[Arc<AccountRuntime>]>) -> Arc<LoadIndex> {
+        let index = Arc::new(LoadIndex {
+            tree: Mutex::new(Tree::new(runtimes.len())),
+            runtimes,
+        });
+        for (pos, rt) in index.runtimes.iter().enumerate() {
+            rt.watch(Arc::downgrade(&index), pos);
+        }
+        // Read the counters only after subscribing: a change before this is read here,
+        // a change after it refreshes the leaf itself.
+        for pos in 0..index.runtimes.len() {
+            index.refresh(pos);
+        }
+        index
+    }
+
+    /// Re-reads member `pos`'s counters into its leaf.
+    pub fn refresh(&self, pos: usize) {
+        let mut tree = self.tree.lock();
+        tree.set(pos, self.runtimes[pos].load_for_index());
+    }
+
+    /// The least-used member for which `fit` says yes, skipping `skip`; one not backed off
+    /// if there is any.
+    pub fn pick(&self, skip: &[usize], mut fit: impl FnMut(usize) -> Option<Fit>) -> Found {
+        let tree = self.tree.lock();
+        tree.best_first(|pos| if skip.contains(&pos) { None } else { fit(pos) })
+    }
+}
+
+/// A winner tree of packed keys — in flight, requests so far, position, from the most
+/// significant bits down — so a node is simply the smaller of its children and a key
+/// names its member. Leaves are `key[cap + pos]`, the root is `key[1]`; padding leaves
+/// hold `EMPTY`, which no member's key reaches (its position bits are all ones).
+struct Tree {
+    key: Box<[u128]>,
+    cap: usize,
+}
+
+const EMPTY: u128 = u128::MAX;
+
+fn pack((in_flight, requests): Load, pos: usize) -> u128 {
+    (u128::from(in_flight) << 96) | (u128::from(requests) << 32) | pos as u128
+}
+
+fn position(key: u128) -> usize {
+    (key & 0xffff_ffff) as usize
+}
+
+impl Tree {
+    fn new(n: usize) -> Tree {
+        // Positions fit in 32 bits with room for `EMPTY`: a tier of 2^32 - 1 accounts
+        // is far beyond what the pool accepts.
+        let cap = n.next_power_of_two().max(1);
+        let mut key = vec![EMPTY; 2 * cap].into_boxed_slice();
+        for pos in 0..n {
+            key[cap + pos] = pack((0, 0), pos);
+        }
+        for node in (1..cap).rev() {
+            key[node] = key[2 * node].min(key[2 * node + 1]);
+        }
+        Tree { key, cap }
+    }
+
+    fn set(&mut self, pos: usize, load: Load) {
+        let mut node = self.cap + pos;
+        let new = pack(load, pos);
+        if self.key[node] == new {
+            return;
+        }
+        self.key[node] = new;
+        while node > 1 {
+            node /= 2;
+            let min = self.key[2 * node].min(self.key[2 * node + 1]);
+            // A node whose minimum is unchanged changes nothing above it. (Had the
+            // minimum been this member, it changed: the member's key did.)
+            if self.key[node] == min {
+                break;
+            }
+            self.key[node] = min;
+        }
+    }
+
+    /// Visits members in increasing load (ties by position) until one fits and is not
+    /// backed off; the first backed-off one that fits is the fallback.
+    fn best_first(&self, mut fit: impl FnMut(usize) -> Option<Fit>) -> Found {
+        if self.key[1] == EMPTY {
+            return Found::Nothing;
+        }
+        // Subtrees not yet visited, by their minimum; together they hold every member not
+        // judged yet. Nothing is allocated when the least-used member fits.
+        let mut open: BinaryHeap<Reverse<(u128, usize)>> = BinaryHeap::new();
+        let mut fallback = None;
+        let mut node = 1;
+        for _ in 0..MAX_JUDGED {
+            let w = position(self.key[node]);
+            match fit(w) {
+                Some(Fit { backed_off: false }) => return Found::Member(w),
+                Some(Fit { backed_off: true }) => {
+                    fallback.get_or_insert(w);
+                }
+                None => {}
+            }
+            self.open_beside(&mut open, node);
+            match open.pop() {
+                Some(Reverse((_, next))) => node = next,
+                None => return fallback.map_or(Found::Nothing, Found::Member),
+            }
+        }
+        Found::GaveUp
+    }
+
+    /// From `node` down to its minimum's leaf, opens each sibling subtree: the members
+    /// below `node` other than its minimum.
+    fn open_beside(&self, open: &mut BinaryHeap<Reverse<(u128, usize)>>, mut node: usize) {
+        let min = self.key[node];
+        while node < self.cap {
+            let (left, right) = (2 * node, 2 * node + 1);
+            let (on_path, beside) = if self.key[left] == min {
+                (left, right)
+            } else {
+                (right, left)
+            };
+            if self.key[beside] != EMPTY {
+                open.push(Reverse((self.key[beside], beside)));
+            }
+            node = on_path;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng, rngs::StdRng};
+
+    /// The answer a scan gives: least load, then position; not backed off first.
+    fn scan(loads: &[Load], fit: &[Option<Fit>]) -> Found {
+        let best = (0..loads.len())
+            .filter_map(|p| fit[p].map(|f| ((f.backed_off, loads[p], p), p)))
+            .min();
+        best.map_or(Found::Nothing, |(_, p)| Found::Member(p))
+    }
+
+    #[test]
+    fn the_tree_agrees_with_a_scan_through_random_changes() {
+        let mut rng = StdRng::seed_from_u64(7);
+        for n in [1, 2, 3, 5, 8, 13, 100] {
+            let mut tree = Tree::new(n);
+            let mut loads = vec![(0u32, 0u64); n];
+            for round in 0..2_000 {
+                let pos = rng.random_range(0..n);
+                loads[pos] = (rng.random_range(0..4), rng.random_range(0..6));
+                tree.set(pos, loads[pos]);
+                // Mostly fit, sometimes not, sometimes backed off: within the judging
+                // budget the tree must give exactly the scan's answer.
+                let fit: Vec<Option<Fit>> = (0..n)
+                    .map(|_| match rng.random_range(0..10) {
+                        0 | 1 => None,
+                        2 => Some(Fit { backed_off: true }),
+                        _ => Some(Fit { backed_off: false }),
+                    })
+                    .collect();
+                let mut judged = Vec::new();
+                let found = tree.best_first(|p| {
+                    judged.push(p);
+                    fit[p]
+                });
+                assert!(
+                    judged
+                        .iter()
+                        .all(|p| judged.iter().filter(|q| *q == p).count() == 1),
+                    "n={n} round={round}: a member judged twice: {judged:?}"
+                );
+                if found == Found::GaveUp {
+                    assert_eq!(judged.len(), MAX_JUDGED);
+                    continue;
+                }
+                assert_eq!(found, scan(&loads, &fit), "n={n} round={round} {loads:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn members_are_judged_in_order_of_load_and_the_search_gives_up_in_time() {
+        let n = 100;
+        let mut tree = Tree::new(n);
+        for pos in 0..n {
+            // loads fall with position: the last member is the least used
+            tree.set(pos, (0, (n - pos) as u64));
+        }
+        let mut judged = Vec::new();
+        let found = tree.best_first(|p| {
+            judged.push(p);
+            None
+        });
+        assert_eq!(found, Found::GaveUp);
+        let expected: Vec<usize> = (0..MAX_JUDGED).map(|i| n - 1 - i).collect();
+        assert_eq!(judged, expected);
+        // with every member unfit in a small tier, the answer is "nothing", not a scan
+        let small = Tree::new(3);
+        assert_eq!(small.best_first(|_| None), Found::Nothing);
+        assert_eq!(
+            small.best_first(|p| (p == 2).then_some(Fit { backed_off: true })),
+            Found::Member(2)
+        );
+    }
+}
