@@ -180,6 +180,15 @@ fn bench_request_estimate(c: &mut Criterion) {
         b.iter(|| estimate_text(black_box(&text)))
     });
     group.finish();
+    // A short streamed reply's text: what output usage estimates at the end of a message.
+    let reply = "The gateway relayed twenty words of a streamed reply back to the client, \
+                 each one in a frame of its own.";
+    let mut group = c.benchmark_group("reply_estimate");
+    group.throughput(Throughput::Bytes(reply.len() as u64));
+    group.bench_function("estimate_text", |b| {
+        b.iter(|| estimate_text(black_box(reply)))
+    });
+    group.finish();
 }
 
 criterion_group!(
