@@ -39,7 +39,7 @@ pub async fn relay<S: Sink + Send>(
     ping: Option<Duration>,
     metrics: &Metrics,
 ) -> RelayEnd {
-    let mut out: Vec<StreamEvent> = Vec::with_capacity(EVENTS_PER_EMIT);
+    let mut out: Vec<StreamEvent> = Vec::with_capacity(8);
     tr.start(&mut out);
     for ev in c.pending.drain(..) {
         tr.on_event(ev, &mut out);
@@ -71,8 +71,6 @@ pub async fn relay<S: Sink + Send>(
         };
         let arrived = Instant::now();
         let mut ended = None;
-        // Part of this batch already handed to the sink (a long burst).
-        let mut handed = false;
         match first {
             Ok(Some(ev)) => {
                 tr.on_event(ev, &mut out);
@@ -98,14 +96,6 @@ pub async fn relay<S: Sink + Send>(
                         Ok(Some(ev)) => {
                             tr.on_event(ev, &mut out);
                             yielded = false;
-                            if out.len() >= EVENTS_PER_EMIT {
-                                // The sink only appends (the connection writes at its
-                                // next poll), so this is still one write; the vector
-                                // stays at its first size instead of growing per burst.
-                                sink.emit(&out);
-                                out.clear();
-                                handed = true;
-                            }
                         }
                         Ok(None) => match c.reader.pull_ready() {
                             Ok(true) => {}
@@ -159,20 +149,14 @@ pub async fn relay<S: Sink + Send>(
         }
         if !out.is_empty() {
             sink.emit(&out);
-            out.clear();
-            handed = true;
-        }
-        if handed {
             let done = Instant::now();
             metrics.observe_chunk_relay(done - arrived);
             last_batch = done;
             next_ping = done + interval;
+            out.clear();
         }
     }
 }
-
-/// Events gathered before they are handed to the sink, within a batch.
-const EVENTS_PER_EMIT: usize = 8;
 
 /// Frames closer than this to the previous batch are taken as part of a burst (a reply
 /// the upstream had ready, sent frame after frame), worth a runtime turn to gather.
