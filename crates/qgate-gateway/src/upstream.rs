@@ -3,19 +3,23 @@
 //! events — never one timeout on a whole stream.
 
 pub(crate) mod connect;
+pub(crate) mod pool;
 
 use crate::config::UpstreamConfig;
 use bytes::Bytes;
-use connect::ChatClient;
 use futures_util::FutureExt;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue, USER_AGENT};
-use http_body_util::{BodyExt, Full};
+use http_body::Body as _;
+use http_body_util::Full;
 use hyper::body::Incoming;
+use pool::{ChatPool, Lent};
 use qgate_amazonq::classify::{UpstreamFailure, classify_http_error, classify_stream_error};
 use qgate_amazonq::codec::DecodeFailure;
 use qgate_amazonq::{DecodeError, Dialect, Event, EventStreamDecoder, StreamError};
+use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 use tokio::time::{Instant, Sleep, sleep_until, timeout_at};
 
@@ -102,8 +106,8 @@ impl AttemptError {
 #[derive(Clone)]
 pub struct UpstreamClient {
     http: reqwest::Client,
-    chat: ChatClient,
-    per_worker: Arc<[ChatClient]>,
+    chat: Arc<ChatPool>,
+    per_worker: Arc<[Arc<ChatPool>]>,
 }
 
 impl std::fmt::Debug for UpstreamClient {
@@ -135,7 +139,12 @@ impl UpstreamClient {
         let tls = connect::tls_config()?;
         let proxies = connect::proxies_from_env();
         let chat = |max_idle| {
-            connect::chat_client(tls.clone(), proxies.clone(), cfg.connect_timeout, max_idle)
+            Arc::new(connect::chat_pool(
+                tls.clone(),
+                proxies.clone(),
+                cfg.connect_timeout,
+                max_idle,
+            ))
         };
         // Without workers (`WORKERS=shared`) the shared client serves every thread of
         // tokio's pool: it keeps as many idle connections as one worker per CPU would.
@@ -154,10 +163,18 @@ impl UpstreamClient {
 
     /// The chat client for calls made from this thread: its worker's own, else the
     /// shared one.
-    fn local(&self) -> &ChatClient {
+    fn local(&self) -> &Arc<ChatPool> {
         crate::server::workers::current()
             .and_then(|i| self.per_worker.get(i))
             .unwrap_or(&self.chat)
+    }
+
+    /// Closes the chat connections that have been idle too long, in every pool.
+    pub fn close_expired(&self) {
+        self.chat.close_expired();
+        for pool in self.per_worker.iter() {
+            pool.close_expired();
+        }
     }
 
     /// The client for token refresh, health checks and webhooks.
@@ -177,21 +194,30 @@ impl UpstreamClient {
         idle: Duration,
     ) -> Result<EventReader, AttemptError> {
         let req = chat_request(api_base, dialect, access_token, body)?;
-        let resp = match timeout_at(deadline, self.local().request(req)).await {
+        let pool = self.local();
+        let (resp, lent) = match timeout_at(deadline, pool.send(req)).await {
             Err(_) => return Err(AttemptError::Timeout(Phase::FirstEvent)),
-            Ok(Err(e)) => return Err(AttemptError::Connect(error_chain(&e))),
+            Ok(Err(e)) => return Err(AttemptError::Connect(error_chain(&*e))),
             Ok(Ok(r)) => r,
         };
-        let status = resp.status().as_u16();
+        let (head, body) = resp.into_parts();
+        let status = head.status.as_u16();
+        let mut body = Stream {
+            body,
+            lent: Some(lent),
+        };
         if status != 200 {
-            let err_type = header(resp.headers(), "x-amzn-errortype");
-            let retry_after = header(resp.headers(), "retry-after");
-            let body = read_bounded(resp.into_body(), deadline).await;
+            let err_type = header(&head.headers, "x-amzn-errortype");
+            let retry_after = header(&head.headers, "retry-after");
+            let (text, complete) = body.read_bounded(deadline).await;
+            if complete {
+                body.give_back(pool);
+            }
             let failure =
-                classify_http_error(status, err_type.as_deref(), retry_after.as_deref(), &body);
+                classify_http_error(status, err_type.as_deref(), retry_after.as_deref(), &text);
             return Err(AttemptError::Http { status, failure });
         }
-        Ok(EventReader::new(resp.into_body(), idle))
+        Ok(EventReader::new(body, pool.clone(), idle))
     }
 }
 
@@ -293,25 +319,60 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-async fn read_bounded(mut body: Incoming, deadline: Instant) -> Vec<u8> {
-    let mut out = Vec::new();
-    while out.len() < MAX_ERROR_BODY {
-        match timeout_at(deadline, next_chunk(&mut body)).await {
-            Ok(Ok(Some(c))) => out.extend_from_slice(&c),
-            Ok(Ok(None)) | Ok(Err(_)) | Err(_) => break,
-        }
-    }
-    out
+/// A response body and the connection it comes through, which this drives: reading the
+/// body polls the connection first, so bytes already in its socket are decoded in the
+/// same turn (`pool.rs`).
+#[derive(Debug)]
+struct Stream {
+    body: Incoming,
+    /// `None` once the connection has closed (its outcome is then in `body`).
+    lent: Option<Lent>,
 }
 
-/// The next data chunk of a body (trailers and other frames skipped), `None` at its end.
-async fn next_chunk(body: &mut Incoming) -> Result<Option<Bytes>, hyper::Error> {
-    while let Some(frame) = body.frame().await {
-        if let Ok(data) = frame?.into_data() {
-            return Ok(Some(data));
+impl Stream {
+    /// The next data chunk (trailers and other frames skipped), `None` at the end.
+    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, hyper::Error>> {
+        loop {
+            if let Some(lent) = &mut self.lent
+                && lent.conn.poll_drive(cx).is_ready()
+            {
+                self.lent = None;
+            }
+            match ready!(Pin::new(&mut self.body).poll_frame(cx)) {
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        return Poll::Ready(Ok(Some(data)));
+                    }
+                }
+                Some(Err(e)) => return Poll::Ready(Err(e)),
+                None => return Poll::Ready(Ok(None)),
+            }
         }
     }
-    Ok(None)
+
+    async fn next_chunk(&mut self) -> Result<Option<Bytes>, hyper::Error> {
+        poll_fn(|cx| self.poll_chunk(cx)).await
+    }
+
+    /// Up to `MAX_ERROR_BODY` bytes of the body, and whether that was all of it.
+    async fn read_bounded(&mut self, deadline: Instant) -> (Vec<u8>, bool) {
+        let mut out = Vec::new();
+        while out.len() < MAX_ERROR_BODY {
+            match timeout_at(deadline, self.next_chunk()).await {
+                Ok(Ok(Some(c))) => out.extend_from_slice(&c),
+                Ok(Ok(None)) => return (out, true),
+                Ok(Err(_)) | Err(_) => break,
+            }
+        }
+        (out, false)
+    }
+
+    /// Returns the connection to `pool`; only for a body read to its end.
+    fn give_back(&mut self, pool: &ChatPool) {
+        if let Some(lent) = self.lent.take() {
+            pool.give_back(lent);
+        }
+    }
 }
 
 /// Reads typed events from a 200 response, enforcing the idle timeout between chunks.
@@ -325,7 +386,9 @@ pub struct EventReader {
     /// Only the body: the response head is dropped as soon as the status is known. Its
     /// header values share hyper's read buffer, so keeping them would keep that buffer
     /// alive for the whole stream while hyper reads into a second one.
-    body: Incoming,
+    body: Stream,
+    /// Where the connection goes back once the body has been read to its end.
+    pool: Arc<ChatPool>,
     decoder: EventStreamDecoder,
     idle: Duration,
     /// When the idle timeout fires; moved forward only when bytes arrive, so a caller
@@ -339,10 +402,11 @@ pub struct EventReader {
 }
 
 impl EventReader {
-    fn new(body: Incoming, idle: Duration) -> Self {
+    fn new(body: Stream, pool: Arc<ChatPool>, idle: Duration) -> Self {
         let idle_deadline = Instant::now() + idle;
         EventReader {
             body,
+            pool,
             decoder: EventStreamDecoder::new(),
             idle,
             idle_deadline,
@@ -374,7 +438,7 @@ impl EventReader {
             let began = Instant::now();
             let got = tokio::select! {
                 biased;
-                c = next_chunk(&mut self.body) => Some(c),
+                c = self.body.next_chunk() => Some(c),
                 () = &mut self.timer => None,
             };
             let now = Instant::now();
@@ -399,7 +463,7 @@ impl EventReader {
     pub fn pull_ready(&mut self) -> Result<bool, AttemptError> {
         let mut got = false;
         while !self.ended {
-            match next_chunk(&mut self.body).now_or_never() {
+            match self.body.next_chunk().now_or_never() {
                 None => break,
                 Some(Err(e)) => return Err(AttemptError::Body(error_chain(&e))),
                 Some(Ok(None)) => {
@@ -444,5 +508,15 @@ impl EventReader {
     /// Time spent blocked on the upstream socket so far.
     pub fn waited(&self) -> Duration {
         self.waited
+    }
+}
+
+impl Drop for EventReader {
+    fn drop(&mut self) {
+        // A body read to its end leaves the connection ready for the next request; one
+        // dropped before (a client that left, an error) closes with its connection.
+        if self.ended {
+            self.body.give_back(&self.pool);
+        }
     }
 }

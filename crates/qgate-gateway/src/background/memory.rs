@@ -25,6 +25,9 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
+        // Idle upstream connections are polled by nobody: they are closed here once
+        // they have waited a pool's idle timeout.
+        state.upstream.close_expired();
         if quiet.check(state.metrics.finished_requests(), state.streams.len()) {
             let released = trim();
             tracing::debug!(released, "idle: returned freed heap to the system");
@@ -33,7 +36,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
 }
 
 /// The quiet check by which every connection left idle at the start of the spell has
-/// been closed by its pool.
+/// been closed (above, within a check interval of its idle timeout).
 fn pools_closed_after() -> u32 {
     let checks = (2 * POOL_IDLE_TIMEOUT.as_secs()).div_ceil(CHECK_EVERY.as_secs()) + 1;
     u32::try_from(checks).unwrap_or(u32::MAX)

@@ -1,23 +1,19 @@
-//! The connection layer of chat calls: hyper's pooled HTTP/1.1 client (`hyper-util`'s
-//! `legacy::Client`) over TCP with `TCP_NODELAY` and keep-alive probes, TLS by rustls
+//! How chat connections are opened: TCP with `TCP_NODELAY` and keep-alive probes, TLS by rustls
 //! verified against the platform's trust store (`rustls-platform-verifier`, as reqwest
 //! does), and HTTP `CONNECT` tunnels through the proxy the environment names
 //! (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`, as curl and reqwest read them).
 //!
-//! Chat calls used reqwest, which wraps this same client: its redirect and retry layers,
+//! Chat calls used reqwest, which wraps hyper's pooled client: its redirect and retry layers,
 //! URL re-parsing and header-map copies cost ~60 k instructions per call, an eighth of a
 //! streamed request (docs/benchmarks.md, sixth round). Token refresh, health checks and
 //! webhooks still use reqwest; they are not on the per-request path.
 
-use bytes::Bytes;
+use super::pool::ChatPool;
 use http::Uri;
-use http_body_util::Full;
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::proxy::matcher::Matcher;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -25,9 +21,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tower::Service;
-
-/// The pooled client of chat calls.
-pub type ChatClient = Client<Timed<HttpsConnector<Connector>>, Full<Bytes>>;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -52,18 +45,18 @@ pub fn tls_config() -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
 /// response head accepted — Amazon Q's are under 1 KiB (docs/benchmarks.md, seventh round).
 const READ_BUF_BYTES: usize = 4096;
 
-/// How long an idle upstream connection stays in its pool. The pool checks every this
-/// long, so one is closed between one and two of these after it was last used.
+/// How long an idle upstream connection stays in its pool: one older is never used, and
+/// the background memory task closes it within a check interval.
 pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// A chat client: its own connection pool (at most `max_idle` idle connections), whose
-/// connection tasks run on the runtime that opened them.
-pub fn chat_client(
+/// A chat connection pool (at most `max_idle` idle connections per destination); its
+/// connections are driven by the requests that use them (`pool.rs`).
+pub fn chat_pool(
     tls: Arc<rustls::ClientConfig>,
     proxies: Arc<Matcher>,
     connect_timeout: Duration,
     max_idle: usize,
-) -> ChatClient {
+) -> ChatPool {
     let mut tcp = HttpConnector::new();
     tcp.enforce_http(false);
     tcp.set_nodelay(true);
@@ -78,13 +71,9 @@ pub fn chat_client(
         inner: https,
         limit: connect_timeout,
     };
-    Client::builder(TokioExecutor::new())
-        .http1_read_buf_exact_size(READ_BUF_BYTES)
-        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-        .pool_max_idle_per_host(max_idle)
-        .pool_timer(TokioTimer::new())
-        .timer(TokioTimer::new())
-        .build(connector)
+    let mut http1 = hyper::client::conn::http1::Builder::new();
+    http1.read_buf_exact_size(Some(READ_BUF_BYTES));
+    ChatPool::new(connector, http1, max_idle)
 }
 
 /// The proxy settings of this process's environment.

@@ -331,7 +331,9 @@ async fn no_secret_reaches_any_output_of_the_real_binary() {
         secrets.extend([c.refresh_token, c.client_secret]);
     }
     assert!(
-        logs.lines().count() > 200,
+        // (a sanity check that the run logged at `trace`; the count depends on how
+        // chatty the libraries are at that level)
+        logs.lines().count() > 100,
         "trace logging is on: {} lines",
         logs.lines().count()
     );
