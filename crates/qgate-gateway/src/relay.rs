@@ -50,7 +50,6 @@ pub async fn relay<S: Sink + Send>(
     }
     sink.emit(&out);
     out.clear();
-    let mut last_batch = Instant::now();
     let interval = ping.unwrap_or(Duration::from_secs(3600));
     // One ping timer per stream, moved lazily like the upstream idle timer: content sent
     // only pushes `next_ping` forward; the timer is re-armed when it fires early.
@@ -77,32 +76,15 @@ pub async fn relay<S: Sink + Send>(
                 // Everything that already arrived goes out in one batch: events decoded
                 // from this read, and further chunks the connection already holds (the
                 // upstream sends one HTTP chunk per frame; writing each separately cost a
-                // client `writev` per frame).
-                // The HTTP client decodes one body chunk per poll on its connection task,
-                // so after taking what is ready, yield once to the runtime, which polls
-                // the sockets before it runs this again: the connection task then reads
-                // and decodes what arrived meanwhile, and it joins this batch. Only when a
-                // yield brings nothing is the batch sent. (Yielding to the run queue alone
-                // is not enough: the relay runs in the client connection's task, so it
-                // comes back before the upstream's next frame has been read, and each
-                // frame went out in a write of its own — 21 per 20-chunk reply instead
-                // of 2, docs/benchmarks.md, ninth round.) A frame that comes alone, long
-                // after the last batch — a model's tokens, milliseconds apart — is sent
-                // at once: waiting a turn for company that is not coming costs it the
-                // runtime's socket poll.
-                let mut yielded = !in_burst(arrived, last_batch);
+                // client `writev` per frame). The stream drives its upstream connection
+                // itself (`upstream/pool.rs`), so taking what is ready also reads what the
+                // socket holds: nothing is waited for, and nothing that had arrived is
+                // left for a later write.
                 loop {
                     match c.reader.buffered() {
-                        Ok(Some(ev)) => {
-                            tr.on_event(ev, &mut out);
-                            yielded = false;
-                        }
+                        Ok(Some(ev)) => tr.on_event(ev, &mut out),
                         Ok(None) => match c.reader.pull_ready() {
                             Ok(true) => {}
-                            Ok(false) if !yielded && !c.reader.at_end() => {
-                                yielded = true;
-                                tokio::task::yield_now().await;
-                            }
                             Ok(false) => break,
                             Err(e) => {
                                 ended = Some(e);
@@ -151,19 +133,10 @@ pub async fn relay<S: Sink + Send>(
             sink.emit(&out);
             let done = Instant::now();
             metrics.observe_chunk_relay(done - arrived);
-            last_batch = done;
             next_ping = done + interval;
             out.clear();
         }
     }
-}
-
-/// Frames closer than this to the previous batch are taken as part of a burst (a reply
-/// the upstream had ready, sent frame after frame), worth a runtime turn to gather.
-const BURST_GAP: Duration = Duration::from_millis(1);
-
-fn in_burst(arrived: Instant, last_batch: Instant) -> bool {
-    arrived.saturating_duration_since(last_batch) < BURST_GAP
 }
 
 fn finish_emit<S: Sink>(sink: &mut S, out: &[StreamEvent]) -> RelayEnd {

@@ -195,7 +195,10 @@ impl UpstreamClient {
     ) -> Result<EventReader, AttemptError> {
         let req = chat_request(api_base, dialect, access_token, body)?;
         let pool = self.local();
-        let (resp, lent) = match timeout_at(deadline, pool.send(req)).await {
+        // Boxed: sending holds up to two connections' state (~5 KB), which would
+        // otherwise stay reserved in the stream's future while it waits for the first
+        // event (docs/benchmarks.md, tenth round).
+        let (resp, lent) = match timeout_at(deadline, Box::pin(pool.send(req))).await {
             Err(_) => return Err(AttemptError::Timeout(Phase::FirstEvent)),
             Ok(Err(e)) => return Err(AttemptError::Connect(error_chain(&*e))),
             Ok(Ok(r)) => r,

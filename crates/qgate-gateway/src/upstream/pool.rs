@@ -48,7 +48,9 @@ pub(crate) type Connect = Timed<HttpsConnector<Connector>>;
 /// which makes progress only while someone polls it.
 pub struct Conn {
     tx: SendRequest<Body>,
-    conn: Connection<Io, Body>,
+    /// Boxed (~1.8 KB, most of it the TLS stream's room): a `Conn` moves through the
+    /// futures that send and read, which would each reserve its full size.
+    conn: Box<Connection<Io, Body>>,
 }
 
 impl std::fmt::Debug for Conn {
@@ -61,7 +63,7 @@ impl Conn {
     /// Drives the connection's reads and writes; `Ready` once it has closed (the body
     /// being read, if any, then holds its outcome: the rest of the data, or the error).
     pub fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        Pin::new(&mut self.conn).poll(cx).map(|_| ())
+        Pin::new(&mut *self.conn).poll(cx).map(|_| ())
     }
 
     /// Open and ready for a request, judged without waiting.
@@ -73,7 +75,7 @@ impl Conn {
     /// Sends `req` and drives the connection until the response head arrives.
     async fn roundtrip(&mut self, req: Request<Body>) -> Result<Response<Incoming>, Failed> {
         let mut sent = pin!(self.tx.try_send_request(req));
-        let conn = &mut self.conn;
+        let conn = &mut *self.conn;
         let mut closed = false;
         poll_fn(|cx| {
             // The connection first: it writes the request and reads the answer, which
@@ -198,7 +200,9 @@ impl ChatPool {
                 Err(Failed::Error(e)) => return Err(e),
             }
         }
-        let mut conn = self.open(&uri).await?;
+        // Boxed: opening holds the new stream by value (~1.7 KB with TLS), room the
+        // wait for the answer need not keep.
+        let mut conn = Box::pin(self.open(&uri)).await?;
         tracing::trace!("upstream: opened a connection");
         match conn.roundtrip(req).await {
             Ok(resp) => Ok((resp, Lent { conn, to })),
@@ -212,7 +216,10 @@ impl ChatPool {
     async fn open(&self, uri: &Uri) -> Result<Conn, BoxError> {
         let io = self.connect.clone().call(uri.clone()).await?;
         let (tx, conn) = self.builder.handshake(io).await?;
-        Ok(Conn { tx, conn })
+        Ok(Conn {
+            tx,
+            conn: Box::new(conn),
+        })
     }
 
     /// The most recently used idle connection to `to` that is still open.
