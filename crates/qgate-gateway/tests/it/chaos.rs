@@ -32,7 +32,8 @@ use traffic::Tally;
 /// only keeps a broken build from hanging).
 const SETTLE_LIMIT: Duration = Duration::from_secs(20);
 /// Live tasks the last round may end with beyond the first: idle pooled connections
-/// (each a task on both ends) vary with the peak concurrency a round happened to reach.
+/// (a task on the simulator's end) vary with the peak concurrency a round happened to
+/// reach.
 const TASK_SLACK: usize = 4 * plan::WORKERS;
 
 #[test]

@@ -166,8 +166,8 @@ fn start(
 ///
 /// The connection polls its body whenever anything wakes its task (a write completing,
 /// the socket, and once more after every chunk), but `drive` is polled only when one of
-/// its own wake-ups fired: re-polling a waiting upstream body re-arms its timers and
-/// signals its connection task for nothing.
+/// its own wake-ups fired: re-polling a waiting upstream stream re-arms its timers and
+/// polls its upstream connection for nothing.
 struct SseBody {
     /// `None` once the stream has ended.
     drive: Option<Drive>,
