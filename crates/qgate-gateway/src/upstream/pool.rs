@@ -115,8 +115,11 @@ fn origin_form(mut req: Request<Body>) -> Result<Request<Body>, BoxError> {
         Some("http") => 80,
         _ => 443,
     };
+    // From the host and port alone: user information in the URL never goes out here.
     let host = match authority.port_u16() {
-        Some(port) if port != default_port => HeaderValue::from_str(authority.as_str())?,
+        Some(port) if port != default_port => {
+            HeaderValue::try_from(format!("{}:{port}", authority.host()))?
+        }
         _ => HeaderValue::from_str(authority.host())?,
     };
     let path = uri
@@ -168,7 +171,7 @@ impl std::fmt::Debug for ChatPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChatPool")
             .field("max_idle", &self.max_idle)
-            .field("idle", &self.idle.lock().len())
+            .field("idle", &self.idle.try_lock().map(|idle| idle.len()))
             .finish_non_exhaustive()
     }
 }
@@ -448,6 +451,10 @@ mod tests {
         assert_eq!(
             form("http://127.0.0.1:80"),
             ("/".to_owned(), "127.0.0.1".to_owned())
+        );
+        assert_eq!(
+            form("http://user:secret@127.0.0.1:8123/x"),
+            ("/x".to_owned(), "127.0.0.1:8123".to_owned())
         );
     }
 }
