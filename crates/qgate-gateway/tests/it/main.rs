@@ -30,6 +30,7 @@ mod security_ids;
 mod security_routes;
 mod security_secrets;
 mod upstream_head;
+mod upstream_pool;
 mod upstream_tls;
 mod webhooks;
 mod workers;

@@ -1,0 +1,95 @@
+//! qgate's own upstream connection pool (`upstream/pool.rs`), end to end: connections
+//! are reused, and one the upstream closed while it sat idle is never used for a request
+//! — the request goes out on a new connection, the client sees nothing, and the account
+//! is charged nothing. `MAX_ATTEMPTS=1` so that no retry on the gateway's side could hide
+//! a failed attempt.
+
+use crate::support::{Opts, TestEnv, hello, streamed_text};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::OnceCell;
+
+/// Relays to the simulator and closes each connection `lifetime` after accepting it,
+/// as an upstream's keep-alive timeout does. Counts the connections it accepted.
+struct Closer {
+    addr: SocketAddr,
+    target: Arc<OnceCell<SocketAddr>>,
+    accepted: Arc<AtomicUsize>,
+}
+
+impl Closer {
+    async fn start(lifetime: Duration) -> Closer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let target = Arc::new(OnceCell::new());
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (t, count) = (target.clone(), accepted.clone());
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Some(&to) = t.get() else { continue };
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    // Dropping both sockets at the deadline closes the connection.
+                    let _ = tokio::time::timeout(lifetime, relay(client, to)).await;
+                });
+            }
+        });
+        Closer {
+            addr,
+            target,
+            accepted,
+        }
+    }
+}
+
+async fn relay(mut client: TcpStream, to: SocketAddr) {
+    let Ok(mut upstream) = TcpStream::connect(to).await else {
+        return;
+    };
+    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+}
+
+#[tokio::test]
+async fn connections_are_reused_and_one_the_upstream_closed_while_idle_is_replaced() {
+    let closer = Closer::start(Duration::from_millis(600)).await;
+    let env = TestEnv::start(
+        Opts::accounts(1)
+            .env("AMAZONQ_API_ENDPOINT", format!("http://{}", closer.addr))
+            .env("MAX_ATTEMPTS", "1")
+            // One worker, so one pool: each worker keeps its own connections.
+            .env("WORKERS", "1"),
+    )
+    .await;
+    closer.target.set(env.sim.addr()).unwrap();
+
+    let ask = |n: usize| {
+        let env = &env;
+        async move {
+            let (status, events) = env.stream(&hello(&format!("question {n}"))).await;
+            assert_eq!(status, 200, "request {n}: {events:?}");
+            assert!(
+                !streamed_text(&events).is_empty(),
+                "request {n}: {events:?}"
+            );
+            assert_eq!(events.last().unwrap().0, "message_stop", "request {n}");
+        }
+    };
+    ask(1).await;
+    ask(2).await;
+    assert_eq!(
+        closer.accepted.load(Ordering::SeqCst),
+        1,
+        "the second request reused the first one's connection"
+    );
+    // The upstream has closed that connection by now; it sits idle in the pool.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    ask(3).await;
+    ask(4).await;
+    assert_eq!(closer.accepted.load(Ordering::SeqCst), 2);
+    let account = env.get("/accounts/sim-1").await.1;
+    assert_eq!(account["success_count"], 4, "{account}");
+    assert_eq!(account["error_count"], 0, "{account}");
+}
