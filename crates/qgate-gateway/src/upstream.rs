@@ -195,9 +195,9 @@ impl UpstreamClient {
     ) -> Result<EventReader, AttemptError> {
         let req = chat_request(api_base, dialect, access_token, body)?;
         let pool = self.local();
-        // Boxed: sending holds up to two connections' state (~5 KB), which would
-        // otherwise stay reserved in the stream's future while it waits for the first
-        // event (docs/benchmarks.md, tenth round).
+        // Boxed: sending holds the request and the connections it may try (~1.5 KB),
+        // room that would otherwise stay reserved in the stream's future for its whole
+        // life (docs/benchmarks.md, tenth round).
         let (resp, lent) = match timeout_at(deadline, Box::pin(pool.send(req))).await {
             Err(_) => return Err(AttemptError::Timeout(Phase::FirstEvent)),
             Ok(Err(e)) => return Err(AttemptError::Connect(error_chain(&*e))),
