@@ -99,7 +99,8 @@ impl Default for AccountCore {
 #[derive(Debug)]
 #[repr(C, align(64))]
 pub(crate) struct AccountRuntime {
-    pub requests: AtomicU64,
+    /// Changed only by `record_selected`, which keeps `least_used` indexes in step.
+    requests: AtomicU64,
     health_gate: AtomicU64,
     breaker_gate: AtomicU64,
     model_gate: AtomicU64,

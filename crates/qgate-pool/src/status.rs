@@ -134,7 +134,7 @@ impl Pool {
                 probe_in_flight: core.breaker.probe_in_flight(),
             },
             in_flight: rt.in_flight(),
-            request_count: rt.requests.load(Relaxed),
+            request_count: rt.requests(),
             success_count: rt.successes.load(Relaxed),
             error_count: rt.errors.load(Relaxed),
             cancelled_count: rt.cancelled.load(Relaxed),

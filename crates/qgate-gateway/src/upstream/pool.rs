@@ -340,27 +340,28 @@ mod tests {
             .unwrap()
     }
 
-    /// One request whose body is read to the end, driving its connection, which then goes
-    /// back to the pool. Returns the status and the body.
-    async fn call(pool: &ChatPool, uri: &Uri) -> (u16, Vec<u8>) {
-        let (resp, mut lent) = pool.send(request(uri)).await.unwrap();
+    /// Reads a response's body to the end, driving its connection, then gives the
+    /// connection back. Returns the status and the body.
+    async fn finish(pool: &ChatPool, resp: Response<Incoming>, mut lent: Lent) -> (u16, Vec<u8>) {
         let status = resp.status().as_u16();
         let mut body = resp.into_body();
         let mut out = Vec::new();
-        loop {
-            let frame = poll_fn(|cx| {
-                let _ = lent.conn.poll_drive(cx);
-                Pin::new(&mut body).poll_frame(cx)
-            })
-            .await;
-            match frame {
-                Some(Ok(f)) => out.extend_from_slice(&f.into_data().unwrap()),
-                Some(Err(e)) => panic!("{e}"),
-                None => break,
-            }
+        while let Some(frame) = poll_fn(|cx| {
+            let _ = lent.conn.poll_drive(cx);
+            Pin::new(&mut body).poll_frame(cx)
+        })
+        .await
+        {
+            out.extend_from_slice(&frame.unwrap().into_data().unwrap());
         }
         pool.give_back(lent);
         (status, out)
+    }
+
+    /// One request, read to the end; its connection goes back to the pool.
+    async fn call(pool: &ChatPool, uri: &Uri) -> (u16, Vec<u8>) {
+        let (resp, lent) = pool.send(request(uri)).await.unwrap();
+        finish(pool, resp, lent).await
     }
 
     #[tokio::test]
@@ -397,16 +398,8 @@ mod tests {
         let (r1, l1) = pool.send(request(&uri)).await.unwrap();
         let (r2, l2) = pool.send(request(&uri)).await.unwrap();
         assert_eq!(accepted.load(SeqCst), 3);
-        for (resp, mut lent) in [(r1, l1), (r2, l2)] {
-            let mut body = resp.into_body();
-            while poll_fn(|cx| {
-                let _ = lent.conn.poll_drive(cx);
-                Pin::new(&mut body).poll_frame(cx)
-            })
-            .await
-            .is_some()
-            {}
-            pool.give_back(lent);
+        for (resp, lent) in [(r1, l1), (r2, l2)] {
+            finish(&pool, resp, lent).await;
         }
         assert_eq!(pool.idle_count(), 1);
         // expired connections are closed, and never handed out
