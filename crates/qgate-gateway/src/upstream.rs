@@ -3,23 +3,20 @@
 //! events — never one timeout on a whole stream.
 
 pub(crate) mod connect;
+pub(crate) mod http1;
 pub(crate) mod pool;
 
 use crate::config::UpstreamConfig;
 use bytes::Bytes;
-use futures_util::FutureExt;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue, USER_AGENT};
-use http_body::Body as _;
-use http_body_util::Full;
-use hyper::body::Incoming;
-use pool::{ChatPool, Lent};
+use pool::{Body, ChatPool, Read};
 use qgate_amazonq::classify::{UpstreamFailure, classify_http_error, classify_stream_error};
 use qgate_amazonq::codec::DecodeFailure;
 use qgate_amazonq::{DecodeError, Dialect, Event, EventStreamDecoder, StreamError};
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use tokio::time::{Instant, Sleep, sleep_until, timeout_at};
 
@@ -198,27 +195,27 @@ impl UpstreamClient {
         // Boxed: sending holds the request and the connections it may try (~1.5 KB),
         // room that would otherwise stay reserved in the stream's future for its whole
         // life (docs/benchmarks.md, tenth round).
-        let (resp, lent) = match timeout_at(deadline, Box::pin(pool.send(req))).await {
+        let (head, mut body) = match timeout_at(deadline, Box::pin(pool.send(&req))).await {
             Err(_) => return Err(AttemptError::Timeout(Phase::FirstEvent)),
             Ok(Err(e)) => return Err(AttemptError::Connect(error_chain(&*e))),
             Ok(Ok(r)) => r,
         };
-        let (head, body) = resp.into_parts();
-        let status = head.status.as_u16();
-        let mut body = Stream {
-            body,
-            lent: Some(lent),
-        };
-        if status != 200 {
-            let err_type = header(&head.headers, "x-amzn-errortype");
-            let retry_after = header(&head.headers, "retry-after");
-            let (text, complete) = body.read_bounded(deadline).await;
+        drop(req);
+        if head.status != 200 {
+            let (text, complete) = read_bounded(&mut body, deadline).await;
             if complete {
                 body.give_back(pool);
             }
-            let failure =
-                classify_http_error(status, err_type.as_deref(), retry_after.as_deref(), &text);
-            return Err(AttemptError::Http { status, failure });
+            let failure = classify_http_error(
+                head.status,
+                head.error_type.as_deref(),
+                head.retry_after.as_deref(),
+                &text,
+            );
+            return Err(AttemptError::Http {
+                status: head.status,
+                failure,
+            });
         }
         Ok(EventReader::new(body, pool.clone(), idle))
     }
@@ -231,7 +228,7 @@ fn chat_request(
     dialect: Dialect,
     access_token: &str,
     body: Bytes,
-) -> Result<http::Request<Full<Bytes>>, AttemptError> {
+) -> Result<http::Request<Bytes>, AttemptError> {
     let uri: http::Uri = format!("{}{}", api_base, dialect.path())
         .parse()
         .map_err(|e| AttemptError::Connect(format!("invalid upstream URL: {e}")))?;
@@ -240,7 +237,7 @@ fn chat_request(
     })?;
     bearer.set_sensitive(true);
     let mut req = http::Request::post(uri)
-        .body(Full::new(body))
+        .body(body)
         .map_err(|e| AttemptError::Connect(e.to_string()))?;
     let h = req.headers_mut();
     // Room for these nine and the two hyper adds (host, content-length) without a
@@ -299,13 +296,6 @@ pub fn build_http_client(
         .build()
 }
 
-fn header(headers: &http::HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-}
-
 /// An error and its sources, `: `-separated (the client's own message says little:
 /// "client error (Connect)"; the cause — refused, timed out, certificate — is below).
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -322,60 +312,18 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-/// A response body and the connection it comes through, which this drives: reading the
-/// body polls the connection first, so bytes already in its socket are decoded in the
-/// same turn (`pool.rs`).
-#[derive(Debug)]
-struct Stream {
-    body: Incoming,
-    /// `None` once the connection has closed (its outcome is then in `body`).
-    lent: Option<Lent>,
-}
-
-impl Stream {
-    /// The next data chunk (trailers and other frames skipped), `None` at the end.
-    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>, hyper::Error>> {
-        loop {
-            if let Some(lent) = &mut self.lent
-                && lent.conn.poll_drive(cx).is_ready()
-            {
-                self.lent = None;
-            }
-            match ready!(Pin::new(&mut self.body).poll_frame(cx)) {
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        return Poll::Ready(Ok(Some(data)));
-                    }
-                }
-                Some(Err(e)) => return Poll::Ready(Err(e)),
-                None => return Poll::Ready(Ok(None)),
-            }
+/// Up to `MAX_ERROR_BODY` bytes of an error answer's body, and whether that was all of it.
+async fn read_bounded(body: &mut Body, deadline: Instant) -> (Vec<u8>, bool) {
+    let mut out = Vec::new();
+    while out.len() < MAX_ERROR_BODY {
+        let read = poll_fn(|cx| body.poll_read_into(cx, &mut |b| out.extend_from_slice(b)));
+        match timeout_at(deadline, read).await {
+            Ok(Ok(Read::More)) => {}
+            Ok(Ok(Read::End)) => return (out, true),
+            Ok(Err(_)) | Err(_) => break,
         }
     }
-
-    async fn next_chunk(&mut self) -> Result<Option<Bytes>, hyper::Error> {
-        poll_fn(|cx| self.poll_chunk(cx)).await
-    }
-
-    /// Up to `MAX_ERROR_BODY` bytes of the body, and whether that was all of it.
-    async fn read_bounded(&mut self, deadline: Instant) -> (Vec<u8>, bool) {
-        let mut out = Vec::new();
-        while out.len() < MAX_ERROR_BODY {
-            match timeout_at(deadline, self.next_chunk()).await {
-                Ok(Ok(Some(c))) => out.extend_from_slice(&c),
-                Ok(Ok(None)) => return (out, true),
-                Ok(Err(_)) | Err(_) => break,
-            }
-        }
-        (out, false)
-    }
-
-    /// Returns the connection to `pool`; only for a body read to its end.
-    fn give_back(&mut self, pool: &ChatPool) {
-        if let Some(lent) = self.lent.take() {
-            pool.give_back(lent);
-        }
-    }
+    (out, false)
 }
 
 /// Reads typed events from a 200 response, enforcing the idle timeout between chunks.
@@ -386,10 +334,8 @@ impl Stream {
 /// request's CPU (docs/benchmarks.md).
 #[derive(Debug)]
 pub struct EventReader {
-    /// Only the body: the response head is dropped as soon as the status is known. Its
-    /// header values share hyper's read buffer, so keeping them would keep that buffer
-    /// alive for the whole stream while hyper reads into a second one.
-    body: Stream,
+    /// The body and its connection, read by this reader's polls.
+    body: Body,
     /// Where the connection goes back once the body has been read to its end.
     pool: Arc<ChatPool>,
     decoder: EventStreamDecoder,
@@ -405,7 +351,7 @@ pub struct EventReader {
 }
 
 impl EventReader {
-    fn new(body: Stream, pool: Arc<ChatPool>, idle: Duration) -> Self {
+    fn new(body: Body, pool: Arc<ChatPool>, idle: Duration) -> Self {
         let idle_deadline = Instant::now() + idle;
         EventReader {
             body,
@@ -439,9 +385,11 @@ impl EventReader {
                 self.timer.as_mut().reset(at);
             }
             let began = Instant::now();
+            let (body, decoder) = (&mut self.body, &mut self.decoder);
+            let read = poll_fn(|cx| body.poll_read_into(cx, &mut |b| decoder.push(b)));
             let got = tokio::select! {
                 biased;
-                c = self.body.next_chunk() => Some(c),
+                r = read => Some(r),
                 () = &mut self.timer => None,
             };
             let now = Instant::now();
@@ -450,12 +398,9 @@ impl EventReader {
                 None if now >= at => return Err(AttemptError::Timeout(phase)),
                 // Fired at an older deadline: data arrived since; wait for the new one.
                 None => self.timer.as_mut().reset(at),
-                Some(Err(e)) => return Err(AttemptError::Body(error_chain(&e))),
-                Some(Ok(None)) => self.ended = true,
-                Some(Ok(Some(chunk))) => {
-                    self.idle_deadline = now + self.idle;
-                    self.decoder.push(&chunk);
-                }
+                Some(Err(e)) => return Err(AttemptError::Body(error_chain(&*e))),
+                Some(Ok(Read::End)) => self.ended = true,
+                Some(Ok(Read::More)) => self.idle_deadline = now + self.idle,
             }
         }
     }
@@ -465,18 +410,19 @@ impl EventReader {
     /// all frames that came in one read into one write to the client.
     pub fn pull_ready(&mut self) -> Result<bool, AttemptError> {
         let mut got = false;
+        // No waker: whatever is not there now is waited for by `next`, which registers
+        // its own.
+        let mut cx = Context::from_waker(Waker::noop());
+        let decoder = &mut self.decoder;
         while !self.ended {
-            match self.body.next_chunk().now_or_never() {
-                None => break,
-                Some(Err(e)) => return Err(AttemptError::Body(error_chain(&e))),
-                Some(Ok(None)) => {
+            match self.body.poll_read_into(&mut cx, &mut |b| decoder.push(b)) {
+                Poll::Pending => break,
+                Poll::Ready(Err(e)) => return Err(AttemptError::Body(error_chain(&*e))),
+                Poll::Ready(Ok(Read::End)) => {
                     self.ended = true;
                     got = true;
                 }
-                Some(Ok(Some(chunk))) => {
-                    self.decoder.push(&chunk);
-                    got = true;
-                }
+                Poll::Ready(Ok(Read::More)) => got = true,
             }
         }
         if got && !self.ended {

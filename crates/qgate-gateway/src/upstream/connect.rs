@@ -39,12 +39,6 @@ pub fn tls_config() -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
     Ok(Arc::new(config))
 }
 
-/// Each upstream connection's read buffer, held for the connection's life (also while it
-/// waits in the pool). hyper's default starts at 8 KiB and grows with large reads; frames
-/// are relayed as they arrive, so bigger reads buy nothing, and this is also the largest
-/// response head accepted — Amazon Q's are under 1 KiB (docs/benchmarks.md, seventh round).
-const READ_BUF_BYTES: usize = 4096;
-
 /// How long an idle upstream connection stays in its pool: one older is never used, and
 /// the background memory task closes it within a check interval.
 pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -71,9 +65,7 @@ pub fn chat_pool(
         inner: https,
         limit: connect_timeout,
     };
-    let mut http1 = hyper::client::conn::http1::Builder::new();
-    http1.read_buf_exact_size(Some(READ_BUF_BYTES));
-    ChatPool::new(connector, http1, max_idle)
+    ChatPool::new(connector, max_idle)
 }
 
 /// The proxy settings of this process's environment.
