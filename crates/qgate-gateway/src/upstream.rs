@@ -8,7 +8,7 @@ pub(crate) mod pool;
 
 use crate::config::UpstreamConfig;
 use bytes::Bytes;
-use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue, USER_AGENT};
+use http1::{ChatRequest, RequestHead};
 use pool::{Body, ChatPool, Read};
 use qgate_amazonq::classify::{UpstreamFailure, classify_http_error, classify_stream_error};
 use qgate_amazonq::codec::DecodeFailure;
@@ -124,13 +124,6 @@ pub enum ClientError {
     Tls(#[from] rustls::Error),
 }
 
-const X_AMZ_TARGET: HeaderName = HeaderName::from_static("x-amz-target");
-const X_AMZ_USER_AGENT: HeaderName = HeaderName::from_static("x-amz-user-agent");
-const INVOCATION_ID: HeaderName = HeaderName::from_static("amz-sdk-invocation-id");
-const SDK_REQUEST: HeaderName = HeaderName::from_static("amz-sdk-request");
-const OPTOUT: HeaderName = HeaderName::from_static("x-amzn-codewhisperer-optout");
-const KIRO_AGENT_MODE: HeaderName = HeaderName::from_static("x-amzn-kiro-agent-mode");
-
 impl UpstreamClient {
     pub fn new(cfg: &UpstreamConfig, workers: usize) -> Result<Self, ClientError> {
         let tls = connect::tls_config()?;
@@ -221,61 +214,45 @@ impl UpstreamClient {
     }
 }
 
-/// The `POST` of one chat call with the dialect's headers. The constant headers are
-/// written as static values (no parsing or validation per call).
+/// The `POST` of one chat call with the dialect's headers, written straight into the
+/// request head (`http1::RequestHead`): no header map, no parsing of constant values.
 fn chat_request(
     api_base: &str,
     dialect: Dialect,
     access_token: &str,
     body: Bytes,
-) -> Result<http::Request<Bytes>, AttemptError> {
+) -> Result<ChatRequest, AttemptError> {
     let uri: http::Uri = format!("{}{}", api_base, dialect.path())
         .parse()
         .map_err(|e| AttemptError::Connect(format!("invalid upstream URL: {e}")))?;
-    let mut bearer = HeaderValue::try_from(format!("Bearer {access_token}")).map_err(|_| {
-        AttemptError::Connect("the access token is not a valid header value".into())
-    })?;
-    bearer.set_sensitive(true);
-    let mut req = http::Request::post(uri)
-        .body(body)
-        .map_err(|e| AttemptError::Connect(e.to_string()))?;
-    let h = req.headers_mut();
-    // Room for these nine and the two hyper adds (host, content-length) without a
-    // rehash on the way.
-    h.reserve(16);
-    h.insert(AUTHORIZATION, bearer);
-    h.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static(dialect.content_type()),
+    let invalid = |e: http1::ProtocolError| AttemptError::Connect(e.to_string());
+    let mut h = RequestHead::post(uri, 512 + access_token.len()).map_err(invalid)?;
+    h.value("authorization", &[b"Bearer ", access_token.as_bytes()])
+        .map_err(|_| {
+            AttemptError::Connect("the access token is not a valid header value".into())
+        })?;
+    h.constant("content-type", dialect.content_type());
+    h.constant("accept", "*/*");
+    let mut id = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    h.constant(
+        "amz-sdk-invocation-id",
+        uuid::Uuid::new_v4().hyphenated().encode_lower(&mut id),
     );
-    h.insert(ACCEPT, HeaderValue::from_static("*/*"));
-    if let Ok(id) = HeaderValue::try_from(uuid::Uuid::new_v4().to_string()) {
-        h.insert(INVOCATION_ID, id);
-    }
-    h.insert(SDK_REQUEST, HeaderValue::from_static("attempt=1; max=1"));
-    h.insert(OPTOUT, HeaderValue::from_static("true"));
+    h.constant("amz-sdk-request", "attempt=1; max=1");
+    h.constant("x-amzn-codewhisperer-optout", "true");
     match dialect {
         Dialect::QCli => {
-            h.insert(
-                X_AMZ_TARGET,
-                HeaderValue::from_static(Dialect::X_AMZ_TARGET),
-            );
-            h.insert(USER_AGENT, HeaderValue::from_static(Q_CLI_USER_AGENT));
-            h.insert(
-                X_AMZ_USER_AGENT,
-                HeaderValue::from_static(Q_CLI_AMZ_USER_AGENT),
-            );
+            h.constant("x-amz-target", Dialect::X_AMZ_TARGET);
+            h.constant("user-agent", Q_CLI_USER_AGENT);
+            h.constant("x-amz-user-agent", Q_CLI_AMZ_USER_AGENT);
         }
         Dialect::Kiro => {
-            h.insert(KIRO_AGENT_MODE, HeaderValue::from_static("vibe"));
-            h.insert(USER_AGENT, HeaderValue::from_static(KIRO_USER_AGENT));
-            h.insert(
-                X_AMZ_USER_AGENT,
-                HeaderValue::from_static(KIRO_AMZ_USER_AGENT),
-            );
+            h.constant("x-amzn-kiro-agent-mode", "vibe");
+            h.constant("user-agent", KIRO_USER_AGENT);
+            h.constant("x-amz-user-agent", KIRO_AMZ_USER_AGENT);
         }
     }
-    Ok(req)
+    Ok(h.finish(body))
 }
 
 /// Builds the pooled HTTP/1.1 client used for token refresh, health checks and webhooks,

@@ -11,8 +11,7 @@
 //! it waits, reads into the stack, and hands body bytes straight to the event decoder.
 
 use bytes::Bytes;
-use http::header::{HOST, HeaderValue};
-use http::{Request, Uri};
+use http::Uri;
 use std::fmt::Write as _;
 
 /// The largest response head read. Amazon Q's are under 1 KiB; a larger one is an error
@@ -35,58 +34,104 @@ pub enum ProtocolError {
     Truncated,
 }
 
-/// The request head for `req` in origin form: the path alone on the request line, the
-/// host (its port only when not the scheme's default) in `Host`, then the request's
-/// headers and its `content-length`. User information in the URL never goes out.
-pub fn request_head(req: &Request<Bytes>) -> Result<Vec<u8>, ProtocolError> {
-    let uri = req.uri();
-    let host = host_header(uri)?;
-    let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut head = Vec::with_capacity(
-        64 + path.len()
-            + host.len()
-            + req
-                .headers()
-                .iter()
-                .map(|(n, v)| n.as_str().len() + v.len() + 4)
-                .sum::<usize>(),
-    );
-    head.extend_from_slice(req.method().as_str().as_bytes());
-    head.push(b' ');
-    head.extend_from_slice(path.as_bytes());
-    head.extend_from_slice(b" HTTP/1.1\r\nhost: ");
-    head.extend_from_slice(host.as_bytes());
-    head.extend_from_slice(b"\r\n");
-    for (name, value) in req.headers() {
-        if name == HOST || name == http::header::CONTENT_LENGTH {
-            continue;
-        }
-        head.extend_from_slice(name.as_str().as_bytes());
-        head.extend_from_slice(b": ");
-        head.extend_from_slice(value.as_bytes());
-        head.extend_from_slice(b"\r\n");
-    }
-    let mut len = String::with_capacity(40);
-    let _ = write!(len, "content-length: {}\r\n\r\n", req.body().len());
-    head.extend_from_slice(len.as_bytes());
-    Ok(head)
+/// A chat call as it goes out: where to, the request head, and the body.
+pub struct ChatRequest {
+    pub uri: Uri,
+    /// Holds the access token: never printed (no `Debug`).
+    head: Vec<u8>,
+    pub body: Bytes,
 }
 
-fn host_header(uri: &Uri) -> Result<HeaderValue, ProtocolError> {
-    let authority = uri
-        .authority()
-        .ok_or_else(|| ProtocolError::BadHead("an upstream URL without a host".into()))?;
-    let default_port = match uri.scheme_str() {
-        Some("http") => 80,
-        _ => 443,
-    };
-    let value = match authority.port_u16() {
-        Some(port) if port != default_port => {
-            HeaderValue::try_from(format!("{}:{port}", authority.host()))
+impl ChatRequest {
+    pub fn head(&self) -> &[u8] {
+        &self.head
+    }
+}
+
+/// Writes a `POST` request head in origin form: the path alone on the request line, the
+/// host (its port only when not the scheme's default) in `Host`, then the headers, then
+/// `content-length`. User information in the URL never goes out. Written straight into
+/// the bytes that go out: no header map, no parsing of constant values per call.
+pub struct RequestHead {
+    uri: Uri,
+    buf: Vec<u8>,
+}
+
+impl RequestHead {
+    /// `capacity`: room for the headers to come.
+    pub fn post(uri: Uri, capacity: usize) -> Result<RequestHead, ProtocolError> {
+        let authority = uri
+            .authority()
+            .ok_or_else(|| ProtocolError::BadHead("an upstream URL without a host".into()))?;
+        let default_port = match uri.scheme_str() {
+            Some("http") => 80,
+            _ => 443,
+        };
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut buf = Vec::with_capacity(64 + path.len() + authority.as_str().len() + capacity);
+        buf.extend_from_slice(b"POST ");
+        buf.extend_from_slice(path.as_bytes());
+        buf.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+        buf.extend_from_slice(authority.host().as_bytes());
+        if let Some(port) = authority.port_u16()
+            && port != default_port
+        {
+            let _ = write!(Bytes10(&mut buf), ":{port}");
         }
-        _ => HeaderValue::from_str(authority.host()),
-    };
-    value.map_err(|_| ProtocolError::BadHead("an upstream host that is not a header".into()))
+        buf.extend_from_slice(b"\r\n");
+        Ok(RequestHead { uri, buf })
+    }
+
+    /// Adds a header whose value is a constant of this program.
+    pub fn constant(&mut self, name: &str, value: &str) {
+        self.put(name, &[value.as_bytes()]);
+    }
+
+    /// Adds a header whose value, written from `parts`, comes from elsewhere (a token):
+    /// refused if it could end the line early or is not a header value.
+    pub fn value(&mut self, name: &str, parts: &[&[u8]]) -> Result<(), ProtocolError> {
+        let valid = |b: &u8| *b == b'\t' || (*b >= 0x20 && *b != 0x7f);
+        if !parts.iter().all(|p| p.iter().all(valid)) {
+            return Err(ProtocolError::BadHead(format!(
+                "the {name} header's value has control characters"
+            )));
+        }
+        self.put(name, parts);
+        Ok(())
+    }
+
+    fn put(&mut self, name: &str, parts: &[&[u8]]) {
+        self.buf.extend_from_slice(name.as_bytes());
+        self.buf.extend_from_slice(b": ");
+        for part in parts {
+            self.buf.extend_from_slice(part);
+        }
+        self.buf.extend_from_slice(b"\r\n");
+    }
+
+    /// The request, with `content-length` for `body`.
+    pub fn finish(mut self, body: Bytes) -> ChatRequest {
+        let _ = write!(
+            Bytes10(&mut self.buf),
+            "content-length: {}\r\n\r\n",
+            body.len()
+        );
+        ChatRequest {
+            uri: self.uri,
+            head: self.buf,
+            body,
+        }
+    }
+}
+
+/// `fmt::Write` into a byte vector (numbers into the head without a `String`).
+struct Bytes10<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for Bytes10<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
 }
 
 /// How the body of a response is delimited.
@@ -571,16 +616,15 @@ mod tests {
     #[test]
     fn requests_go_out_in_origin_form_with_the_host_header_and_length() {
         let head = |uri: &str| {
-            let req = Request::post(uri)
-                .header("authorization", "Bearer t")
-                .header("host", "ignored")
-                .body(Bytes::from_static(b"{}"))
-                .unwrap();
-            String::from_utf8(request_head(&req).unwrap()).unwrap()
+            let mut h = RequestHead::post(uri.parse().unwrap(), 0).unwrap();
+            h.value("authorization", &[b"Bearer ", b"t"]).unwrap();
+            h.constant("accept", "*/*");
+            let req = h.finish(Bytes::from_static(b"{}"));
+            String::from_utf8(req.head().to_vec()).unwrap()
         };
         assert_eq!(
             head("https://q.us-east-1.amazonaws.com/generateAssistantResponse"),
-            "POST /generateAssistantResponse HTTP/1.1\r\nhost: q.us-east-1.amazonaws.com\r\nauthorization: Bearer t\r\ncontent-length: 2\r\n\r\n"
+            "POST /generateAssistantResponse HTTP/1.1\r\nhost: q.us-east-1.amazonaws.com\r\nauthorization: Bearer t\r\naccept: */*\r\ncontent-length: 2\r\n\r\n"
         );
         assert!(
             head("https://q.example:443/x?y=1")
@@ -598,5 +642,12 @@ mod tests {
             "{h}"
         );
         assert!(!h.contains("secret"), "{h}");
+        // a value that would end the line early is refused
+        let mut h = RequestHead::post("http://127.0.0.1/x".parse().unwrap(), 0).unwrap();
+        assert!(
+            h.value("authorization", &[b"Bearer ", b"t\r\nx-evil: 1"])
+                .is_err()
+        );
+        assert!(h.value("authorization", &[b"Bearer ", b"\x7f"]).is_err());
     }
 }

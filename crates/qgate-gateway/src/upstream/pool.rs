@@ -22,10 +22,9 @@
 //! never resent.
 
 use super::connect::{Connector, POOL_IDLE_TIMEOUT, Timed};
-use super::http1::{self, BodyDecoder, Head, Parsed, ProtocolError};
-use bytes::Bytes;
+use super::http1::{self, BodyDecoder, ChatRequest, Head, Parsed, ProtocolError};
+use http::Uri;
 use http::uri::{Authority, Scheme};
-use http::{Request, Uri};
 use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
 use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
@@ -315,12 +314,11 @@ impl ChatPool {
 
     /// Sends `req` on an idle connection to its destination, or a new one; returns the
     /// response head and its body, which holds the connection.
-    pub async fn send(&self, req: &Request<Bytes>) -> Result<(Head, Body), BoxError> {
-        let to = Destination::of(req.uri());
-        let head = http1::request_head(req)?;
+    pub async fn send(&self, req: &ChatRequest) -> Result<(Head, Body), BoxError> {
+        let to = Destination::of(&req.uri);
         if let Some(conn) = self.checkout(&to) {
             tracing::trace!("upstream: reusing an idle connection");
-            match exchange(conn, &head, req.body(), &to).await {
+            match exchange(conn, req.head(), &req.body, &to).await {
                 Ok(answer) => return Ok(answer),
                 Err(Failed::NotSent) => {
                     tracing::debug!("upstream: the idle connection closed; sending on a new one");
@@ -330,9 +328,9 @@ impl ChatPool {
         }
         // Boxed: opening holds the new stream by value (~1.7 KB with TLS), room the
         // wait for the answer need not keep.
-        let conn = Box::pin(self.open(req.uri())).await?;
+        let conn = Box::pin(self.open(&req.uri)).await?;
         tracing::trace!("upstream: opened a connection");
-        match exchange(conn, &head, req.body(), &to).await {
+        match exchange(conn, req.head(), &req.body, &to).await {
             Ok(answer) => Ok(answer),
             Err(Failed::NotSent) => {
                 Err("the new upstream connection closed before the request was sent".into())
@@ -418,6 +416,7 @@ async fn exchange(
 mod tests {
     use super::*;
     use crate::upstream::connect;
+    use bytes::Bytes;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
     use std::time::Duration;
@@ -475,10 +474,10 @@ mod tests {
         )
     }
 
-    fn request(uri: &Uri) -> Request<Bytes> {
-        Request::post(uri.clone())
-            .body(Bytes::from_static(b"{}"))
+    fn request(uri: &Uri) -> ChatRequest {
+        http1::RequestHead::post(uri.clone(), 0)
             .unwrap()
+            .finish(Bytes::from_static(b"{}"))
     }
 
     /// Reads a response's body to the end, then gives its connection back. Returns the
