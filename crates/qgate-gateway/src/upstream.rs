@@ -1,6 +1,7 @@
-//! The HTTP client to Amazon Q: pooled keep-alive connections (`connect.rs`), the two
-//! dialects' headers, and per-phase timeouts — connect, first event, idle gap between
-//! events — never one timeout on a whole stream.
+//! The HTTP client to Amazon Q: keep-alive connections opened by `connect.rs`, pooled and
+//! driven by their users (`pool.rs`), HTTP/1.1 spoken by `http1.rs`; the two dialects'
+//! headers, and per-phase timeouts — connect, first event, idle gap between events —
+//! never one timeout on a whole stream.
 
 pub(crate) mod connect;
 pub(crate) mod http1;

@@ -365,6 +365,31 @@ impl BodyDecoder {
                         self.state = State::Chunked(Chunk::DataCr);
                     }
                 }
+                State::Chunked(Chunk::DataCr) if input[at..].starts_with(b"\r\n") => {
+                    // The common case whole: the CRLF after the data and the next size
+                    // line, read at once rather than byte by byte.
+                    at += 2;
+                    self.state = match size_line(&input[at..]) {
+                        Some((size, len)) => {
+                            at += len;
+                            after_size(size)
+                        }
+                        None => State::Chunked(Chunk::Size { size: 0, digits: 0 }),
+                    };
+                }
+                State::Chunked(Chunk::Size { size: 0, digits: 0 }) => {
+                    self.state = match size_line(&input[at..]) {
+                        Some((size, len)) => {
+                            at += len;
+                            after_size(size)
+                        }
+                        None => {
+                            let next = step(Chunk::Size { size: 0, digits: 0 }, input[at])?;
+                            at += 1;
+                            next.map_or(State::Done, State::Chunked)
+                        }
+                    };
+                }
                 State::Chunked(chunk) => {
                     self.state = match step(*chunk, input[at])? {
                         Some(next) => State::Chunked(next),
@@ -386,6 +411,33 @@ impl BodyDecoder {
             }
             State::Length(_) | State::Chunked(_) => Err(ProtocolError::Truncated),
         }
+    }
+}
+
+/// A whole size line without extensions (`1a\r\n`) at the start of `input`: its size and
+/// length. `None` for anything else — split, extended or malformed — which the byte-wise
+/// path then reads (or rejects).
+fn size_line(input: &[u8]) -> Option<(u64, usize)> {
+    let digits = input
+        .iter()
+        .take(17)
+        .take_while(|b| b.is_ascii_hexdigit())
+        .count();
+    if digits == 0 || digits > 16 || input.get(digits..digits + 2)? != b"\r\n" {
+        return None;
+    }
+    let size = input[..digits].iter().fold(0u64, |size, b| {
+        size << 4 | (*b as char).to_digit(16).unwrap_or(0) as u64
+    });
+    Some((size, digits + 2))
+}
+
+/// Where a chunk of `size` leads once its size line is read.
+fn after_size(size: u64) -> State {
+    if size == 0 {
+        State::Chunked(Chunk::TrailerStart)
+    } else {
+        State::Chunked(Chunk::Data { left: size })
     }
 }
 
