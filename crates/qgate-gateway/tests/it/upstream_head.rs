@@ -1,6 +1,5 @@
-//! The upstream response head limit. Each upstream connection reads into a fixed 4 KiB
-//! buffer (`upstream/connect.rs`), which is also the largest response head accepted:
-//! Amazon Q's are under 1 KiB. Through a pass-through in front of the simulator that pads
+//! The upstream response head limit: 4 KiB (`upstream/http1.rs`, `MAX_HEAD`); Amazon Q's
+//! are under 1 KiB. Through a pass-through in front of the simulator that pads
 //! every response head with extra headers: a 3 KiB head streams as usual, an 8 KiB head
 //! is a clean, Anthropic-shaped error — and the gateway serves the next request.
 
