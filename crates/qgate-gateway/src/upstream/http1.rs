@@ -702,4 +702,94 @@ mod tests {
         );
         assert!(h.value("authorization", &[b"Bearer ", b"\x7f"]).is_err());
     }
+
+    /// What decoding `input` handed over at the given cut points gives: the content and
+    /// the bytes after the body if it ended, or the error.
+    fn outcome(
+        framing: Framing,
+        input: &[u8],
+        cuts: &[usize],
+    ) -> Result<(Vec<u8>, Option<usize>), ProtocolError> {
+        let mut d = BodyDecoder::new(framing);
+        let mut content = Vec::new();
+        let mut points: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
+        points.push(0);
+        points.push(input.len());
+        points.sort_unstable();
+        points.dedup();
+        for pair in points.windows(2) {
+            let part = &input[pair[0]..pair[1]];
+            let used = d.decode(part, &mut |b| content.extend_from_slice(b))?;
+            if d.is_done() {
+                return Ok((content, Some(input.len() - pair[0] - used)));
+            }
+        }
+        Ok((content, None))
+    }
+
+    /// Chunked bytes for `chunks`, some size lines with an extension, then trailers.
+    fn chunked(chunks: &[(Vec<u8>, bool)], trailer: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (data, ext) in chunks.iter().filter(|(d, _)| !d.is_empty()) {
+            out.extend_from_slice(format!("{:x}", data.len()).as_bytes());
+            if *ext {
+                out.extend_from_slice(b";name=value");
+            }
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(data);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"0\r\n");
+        if trailer {
+            out.extend_from_slice(b"x-checksum: 1\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        out
+    }
+
+    proptest::proptest! {
+        /// Any chunked body, cut anywhere, decodes to its data, ends where it ends, and
+        /// leaves what follows alone.
+        #[test]
+        fn chunked_bodies_decode_to_their_data_however_cut(
+            chunks in proptest::collection::vec(
+                (proptest::collection::vec(proptest::num::u8::ANY, 0..300), proptest::bool::ANY),
+                0..8,
+            ),
+            trailer in proptest::bool::ANY,
+            cuts in proptest::collection::vec(proptest::num::usize::ANY, 0..12),
+        ) {
+            let mut input = chunked(&chunks, trailer);
+            input.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
+            let data: Vec<u8> = chunks.iter().flat_map(|(d, _)| d.clone()).collect();
+            proptest::prop_assert_eq!(
+                outcome(Framing::Chunked, &input, &cuts),
+                Ok((data, Some(17)))
+            );
+        }
+
+        /// Arbitrary bytes — valid or not — decode alike however they are cut (the
+        /// whole-line fast path and the byte-wise path agree), and never panic; heads
+        /// never panic either.
+        #[test]
+        fn any_bytes_decode_alike_however_cut(
+            input in proptest::collection::vec(
+                proptest::sample::select(b"0123456789abcdefAF;= \t\r\nxHTTP/1. ".to_vec()),
+                0..200,
+            ),
+            cuts in proptest::collection::vec(proptest::num::usize::ANY, 0..12),
+            length in 0u64..300,
+        ) {
+            for framing in [Framing::Chunked, Framing::Length(length), Framing::UntilClose] {
+                let whole = outcome(framing, &input, &[]);
+                let cut = outcome(framing, &input, &cuts);
+                // An error may be found at a different point, but is found either way.
+                match (&whole, &cut) {
+                    (Err(_), Err(_)) => {}
+                    _ => proptest::prop_assert_eq!(&whole, &cut),
+                }
+            }
+            let _ = parse_head(&input);
+        }
+    }
 }
