@@ -12,7 +12,7 @@
 
 use bytes::Bytes;
 use http::Uri;
-use std::fmt::Write as _;
+use std::io::Write as _;
 
 /// The largest response head read. Amazon Q's are under 1 KiB; a larger one is an error
 /// in the API's shape, never a hang (`tests/it/upstream_head.rs`).
@@ -76,7 +76,8 @@ impl RequestHead {
         if let Some(port) = authority.port_u16()
             && port != default_port
         {
-            let _ = write!(Bytes10(&mut buf), ":{port}");
+            // Writing to a `Vec` cannot fail.
+            let _ = write!(buf, ":{port}");
         }
         buf.extend_from_slice(b"\r\n");
         Ok(RequestHead { uri, buf })
@@ -111,26 +112,12 @@ impl RequestHead {
 
     /// The request, with `content-length` for `body`.
     pub fn finish(mut self, body: Bytes) -> ChatRequest {
-        let _ = write!(
-            Bytes10(&mut self.buf),
-            "content-length: {}\r\n\r\n",
-            body.len()
-        );
+        let _ = write!(self.buf, "content-length: {}\r\n\r\n", body.len());
         ChatRequest {
             uri: self.uri,
             head: self.buf,
             body,
         }
-    }
-}
-
-/// `fmt::Write` into a byte vector (numbers into the head without a `String`).
-struct Bytes10<'a>(&'a mut Vec<u8>);
-
-impl std::fmt::Write for Bytes10<'_> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        self.0.extend_from_slice(s.as_bytes());
-        Ok(())
     }
 }
 
@@ -341,6 +328,18 @@ impl BodyDecoder {
     ) -> Result<usize, ProtocolError> {
         let mut at = 0;
         while at < input.len() {
+            // The common case whole: a size line read at once rather than byte by byte.
+            if self.state == State::Chunked(Chunk::Size { size: 0, digits: 0 })
+                && let Some((size, len)) = size_line(&input[at..])
+            {
+                at += len;
+                self.state = if size == 0 {
+                    State::Chunked(Chunk::TrailerStart)
+                } else {
+                    State::Chunked(Chunk::Data { left: size })
+                };
+                continue;
+            }
             match &mut self.state {
                 State::Done => break,
                 State::UntilClose => {
@@ -348,47 +347,20 @@ impl BodyDecoder {
                     at = input.len();
                 }
                 State::Length(left) => {
-                    let take = clamp(*left, input.len() - at);
-                    out(&input[at..at + take]);
-                    at += take;
-                    *left -= take as u64;
+                    at += take(left, &input[at..], out);
                     if *left == 0 {
                         self.state = State::Done;
                     }
                 }
                 State::Chunked(Chunk::Data { left }) => {
-                    let take = clamp(*left, input.len() - at);
-                    out(&input[at..at + take]);
-                    at += take;
-                    *left -= take as u64;
+                    at += take(left, &input[at..], out);
                     if *left == 0 {
                         self.state = State::Chunked(Chunk::DataCr);
                     }
                 }
                 State::Chunked(Chunk::DataCr) if input[at..].starts_with(b"\r\n") => {
-                    // The common case whole: the CRLF after the data and the next size
-                    // line, read at once rather than byte by byte.
                     at += 2;
-                    self.state = match size_line(&input[at..]) {
-                        Some((size, len)) => {
-                            at += len;
-                            after_size(size)
-                        }
-                        None => State::Chunked(Chunk::Size { size: 0, digits: 0 }),
-                    };
-                }
-                State::Chunked(Chunk::Size { size: 0, digits: 0 }) => {
-                    self.state = match size_line(&input[at..]) {
-                        Some((size, len)) => {
-                            at += len;
-                            after_size(size)
-                        }
-                        None => {
-                            let next = step(Chunk::Size { size: 0, digits: 0 }, input[at])?;
-                            at += 1;
-                            next.map_or(State::Done, State::Chunked)
-                        }
-                    };
+                    self.state = State::Chunked(Chunk::Size { size: 0, digits: 0 });
                 }
                 State::Chunked(chunk) => {
                     self.state = match step(*chunk, input[at])? {
@@ -432,17 +404,12 @@ fn size_line(input: &[u8]) -> Option<(u64, usize)> {
     Some((size, digits + 2))
 }
 
-/// Where a chunk of `size` leads once its size line is read.
-fn after_size(size: u64) -> State {
-    if size == 0 {
-        State::Chunked(Chunk::TrailerStart)
-    } else {
-        State::Chunked(Chunk::Data { left: size })
-    }
-}
-
-fn clamp(left: u64, available: usize) -> usize {
-    usize::try_from(left).map_or(available, |l| l.min(available))
+/// Hands on as much of `input` as the `left` bytes of content allow; returns how much.
+fn take(left: &mut u64, input: &[u8], out: &mut impl FnMut(&[u8])) -> usize {
+    let n = usize::try_from(*left).map_or(input.len(), |l| l.min(input.len()));
+    out(&input[..n]);
+    *left -= n as u64;
+    n
 }
 
 /// The chunked decoder after one framing byte; `None` once the message has ended.

@@ -6,6 +6,7 @@
 //! could hide a failed attempt.
 
 use crate::support::{Opts, TestEnv, hello, streamed_text};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,16 +15,20 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::OnceCell;
 
-/// Relays to the simulator and closes each connection `lifetime` after accepting it,
-/// as an upstream's keep-alive timeout does. Counts the connections it accepted.
-struct Closer {
+/// A pass-through in front of the simulator: each accepted connection is handed to a
+/// relay function with the simulator's address. Counts the connections it accepted.
+struct PassThrough {
     addr: SocketAddr,
     target: Arc<OnceCell<SocketAddr>>,
     accepted: Arc<AtomicUsize>,
 }
 
-impl Closer {
-    async fn start(lifetime: Duration) -> Closer {
+impl PassThrough {
+    async fn start<R, F>(relay: R) -> PassThrough
+    where
+        R: Fn(TcpStream, SocketAddr) -> F + Send + 'static,
+        F: Future<Output = ()> + Send + 'static,
+    {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let target = Arc::new(OnceCell::new());
@@ -33,17 +38,28 @@ impl Closer {
             while let Ok((client, _)) = listener.accept().await {
                 let Some(&to) = t.get() else { continue };
                 count.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(async move {
-                    // Dropping both sockets at the deadline closes the connection.
-                    let _ = tokio::time::timeout(lifetime, relay(client, to)).await;
-                });
+                tokio::spawn(relay(client, to));
             }
         });
-        Closer {
+        PassThrough {
             addr,
             target,
             accepted,
         }
+    }
+
+    /// A gateway with one account whose upstream is this pass-through: one attempt per
+    /// request and one worker, so one connection pool.
+    async fn gateway(&self) -> TestEnv {
+        let env = TestEnv::start(
+            Opts::accounts(1)
+                .env("AMAZONQ_API_ENDPOINT", format!("http://{}", self.addr))
+                .env("MAX_ATTEMPTS", "1")
+                .env("WORKERS", "1"),
+        )
+        .await;
+        self.target.set(env.sim.addr()).unwrap();
+        env
     }
 }
 
@@ -56,16 +72,13 @@ async fn relay(mut client: TcpStream, to: SocketAddr) {
 
 #[tokio::test]
 async fn connections_are_reused_and_one_the_upstream_closed_while_idle_is_replaced() {
-    let closer = Closer::start(Duration::from_millis(600)).await;
-    let env = TestEnv::start(
-        Opts::accounts(1)
-            .env("AMAZONQ_API_ENDPOINT", format!("http://{}", closer.addr))
-            .env("MAX_ATTEMPTS", "1")
-            // One worker, so one pool: each worker keeps its own connections.
-            .env("WORKERS", "1"),
-    )
+    // Closes each connection 600 ms after accepting it, as an upstream's keep-alive
+    // timeout does: dropping both sockets at the deadline closes the connection.
+    let closer = PassThrough::start(|client, to| async move {
+        let _ = tokio::time::timeout(Duration::from_millis(600), relay(client, to)).await;
+    })
     .await;
-    closer.target.set(env.sim.addr()).unwrap();
+    let env = closer.gateway().await;
 
     let ask = |n: usize| {
         let env = &env;
@@ -132,26 +145,8 @@ async fn trickle(client: TcpStream, to: SocketAddr) {
 
 #[tokio::test]
 async fn answers_split_at_any_byte_are_relayed_whole_and_the_connection_reused() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let target: Arc<OnceCell<SocketAddr>> = Arc::new(OnceCell::new());
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let (t, count) = (target.clone(), accepted.clone());
-    tokio::spawn(async move {
-        while let Ok((client, _)) = listener.accept().await {
-            let Some(&to) = t.get() else { continue };
-            count.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(trickle(client, to));
-        }
-    });
-    let env = TestEnv::start(
-        Opts::accounts(1)
-            .env("AMAZONQ_API_ENDPOINT", format!("http://{addr}"))
-            .env("MAX_ATTEMPTS", "1")
-            .env("WORKERS", "1"),
-    )
-    .await;
-    target.set(env.sim.addr()).unwrap();
+    let trickler = PassThrough::start(trickle).await;
+    let env = trickler.gateway().await;
 
     let (status, events) = env.stream(&hello("split me")).await;
     assert_eq!(status, 200, "{events:?}");
@@ -166,7 +161,7 @@ async fn answers_split_at_any_byte_are_relayed_whole_and_the_connection_reused()
     let text = body["content"][0]["text"].as_str().unwrap_or_default();
     assert!(text.split_whitespace().count() >= 5, "{body}");
     assert_eq!(streamed_text(&events), text);
-    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    assert_eq!(trickler.accepted.load(Ordering::SeqCst), 1);
     let account = env.get("/accounts/sim-1").await.1;
     assert_eq!(account["success_count"], 2, "{account}");
     assert_eq!(account["error_count"], 0, "{account}");
