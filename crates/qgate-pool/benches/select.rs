@@ -10,8 +10,9 @@
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use qgate_pool::{AccountId, AccountSettings, Outcome, Pool, PoolConfig, SelectRequest, Strategy};
+use std::collections::VecDeque;
 use std::hint::black_box;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const SIZES: [usize; 5] = [3, 16, 32, 100, 1_000];
 const START_MS: u64 = 1_700_000_000_000;
@@ -82,6 +83,47 @@ fn sticky_sessions(c: &mut Criterion) {
     group.finish();
 }
 
+/// The same on two threads at once, as the gateway's two workers do, each holding up to 8
+/// leases so that loads rise and fall: what contention on shared counters and on
+/// `least_used`'s index costs. Time per request, both threads together.
+fn two_threads(c: &mut Criterion) {
+    let mut group = c.benchmark_group("select+report 2 threads");
+    group
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    for strategy in [Strategy::RoundRobin, Strategy::LeastUsed] {
+        for n in SIZES {
+            let pool = pool(strategy, n, false);
+            group.bench_with_input(BenchmarkId::new(strategy.as_str(), n), &n, |b, _| {
+                b.iter_custom(|iters| {
+                    let start = Instant::now();
+                    std::thread::scope(|s| {
+                        for _ in 0..2 {
+                            s.spawn(|| held_leases(&pool, iters.div_ceil(2)));
+                        }
+                    });
+                    start.elapsed()
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+fn held_leases(pool: &Pool, requests: u64) {
+    let mut now = START_MS;
+    let mut held = VecDeque::with_capacity(9);
+    for _ in 0..requests {
+        now += 1;
+        let req = SelectRequest::new("claude-sonnet-4");
+        held.push_back(pool.select(black_box(&req), now).unwrap());
+        if held.len() > 8 {
+            let lease = held.pop_front().unwrap();
+            black_box(pool.report(lease, Outcome::Success { ttfe_ms: 80 }, now));
+        }
+    }
+}
+
 /// Building (or rebuilding on reload) a pool: dominated by precomputing the smooth
 /// weighted round-robin schedule.
 fn build(c: &mut Criterion) {
@@ -98,5 +140,11 @@ fn build(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, select_and_report, sticky_sessions, build);
+criterion_group!(
+    benches,
+    select_and_report,
+    two_threads,
+    sticky_sessions,
+    build
+);
 criterion_main!(benches);

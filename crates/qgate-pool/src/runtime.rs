@@ -14,10 +14,10 @@ use crate::id::AccountId;
 use crate::outcome::ErrorClass;
 use crate::rpm::RpmWindow;
 use crate::state::{AccountState, StateKind, Transition};
-use crate::strategy::LoadIndex;
+use crate::strategy::Changes;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
-use std::sync::Weak;
+use std::sync::Arc;
 use std::sync::atomic::{
     AtomicBool, AtomicU8, AtomicU32, AtomicU64,
     Ordering::{Relaxed, SeqCst},
@@ -120,9 +120,10 @@ pub(crate) struct AccountRuntime {
     pub last_error_ms: AtomicU64,
     pub core: Mutex<AccountCore>,
     rpm: Mutex<RpmWindow>,
-    /// `least_used` indexes that hold this account (`LoadIndex`), told of each change
-    /// of its load; usually one, two while a reload replaces a pool.
-    watchers: Mutex<Vec<(Weak<LoadIndex>, usize)>>,
+    /// The change marks of the `least_used` indexes that hold this account, with its
+    /// position in each, marked at each change of its load; usually one, two while a
+    /// reload replaces a pool.
+    watchers: Mutex<Vec<(Arc<Changes>, usize)>>,
     /// `watchers` is not empty: other strategies' changes skip its lock (see
     /// `load_changed` for why this flag cannot hide a change from a new watcher).
     watched: AtomicBool,
@@ -275,17 +276,17 @@ impl AccountRuntime {
         (self.in_flight.load(SeqCst), self.requests.load(SeqCst))
     }
 
-    /// Subscribes `index`, where this account is member `pos`, to changes of its load.
-    /// The index reads the counters (`load_for_index`) after this returns.
-    pub(crate) fn watch(&self, index: Weak<LoadIndex>, pos: usize) {
+    /// Subscribes an index's change marks, where this account is member `pos`, to changes
+    /// of its load. The index reads the counters (`load_for_index`) after this returns.
+    pub(crate) fn watch(&self, changes: Arc<Changes>, pos: usize) {
         let mut watchers = self.watchers.lock();
-        watchers.retain(|(w, _)| w.strong_count() > 0);
-        watchers.push((index, pos));
+        watchers.retain(|(c, _)| c.alive());
+        watchers.push((changes, pos));
         self.watched.store(true, SeqCst);
     }
 
-    /// Brings the `least_used` indexes up to date after a change of `in_flight` or
-    /// `requests`; drops the subscriptions of pools that are gone.
+    /// Marks this account in its `least_used` indexes after a change of `in_flight` or
+    /// `requests`; drops the subscriptions of indexes that are gone.
     ///
     /// The counters change with `SeqCst` before `watched` is read, and `watch` sets
     /// `watched` before the index reads the counters, all `SeqCst`: a change that reads
@@ -296,12 +297,12 @@ impl AccountRuntime {
             return;
         }
         let mut watchers = self.watchers.lock();
-        watchers.retain(|(index, pos)| match index.upgrade() {
-            Some(index) => {
-                index.refresh(*pos);
-                true
+        watchers.retain(|(changes, pos)| {
+            let alive = changes.alive();
+            if alive {
+                changes.mark(*pos);
             }
-            None => false,
+            alive
         });
         if watchers.is_empty() {
             self.watched.store(false, SeqCst);

@@ -21,7 +21,7 @@ mod load_index;
 mod rotation;
 
 use load_index::Found;
-pub(crate) use load_index::LoadIndex;
+pub(crate) use load_index::{Changes, LoadIndex};
 pub(crate) use rotation::Rotation;
 use std::sync::Arc;
 

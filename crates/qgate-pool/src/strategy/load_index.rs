@@ -3,19 +3,29 @@
 //! root, so a pick costs O(1) when the least-used account fits and O(k log n) when the k
 //! ahead of it do not, instead of a scan of the whole tier.
 //!
-//! **Kept in step by the accounts.** Each member's runtime holds a weak subscription
-//! (`AccountRuntime::watch`), and every change of its load — a reservation counted, a
-//! slot released — re-reads that member's counters into its leaf. A leaf is never
-//! adjusted by a delta: it is overwritten with the counters as they are after the
-//! change, under the tree's lock, so whichever refresh runs last leaves the latest
-//! values, and a runtime shared by an old and a rebuilt pool (a reload) updates both
-//! until the old one is dropped. A pool that is dropped leaves dead subscriptions,
-//! pruned at the account's next change.
+//! **Kept in step by the accounts, lazily.** Each member's runtime holds a subscription
+//! (`AccountRuntime::watch`) to the index's `Changes`: one bit per member. Every change
+//! of a member's load — a reservation counted, a slot released — only sets its bit, with
+//! no lock. The next pick, under the tree's lock, takes the set bits and re-reads those
+//! members' counters into their leaves. A leaf is never adjusted by a delta: it is
+//! overwritten with the counters as they are when the pick reads them, so a member that
+//! changed twice between picks costs one refresh, and a runtime shared by an old and a
+//! rebuilt pool (a reload) marks both until the old one is dropped. `Changes` holds no
+//! reference back to the index or the runtimes, so the runtimes hold it strongly; the
+//! index marks it dead when dropped, and those subscriptions are pruned at the
+//! account's next change.
 //!
-//! **Locks.** The tree's mutex is held for a refresh (O(log n)) or a pick. A pick judges
-//! accounts (`Ctx::fit`, which may take an account's core lock) while holding it; nothing
-//! takes the tree's lock while holding an account's core lock, so the order is always
-//! tree, then core.
+//! **Nothing is missed.** A change writes its counter, then sets the member's bit, then
+//! sets its group's bit in the summary word unless it is already set; a pick swaps the
+//! summary to zero, then each marked group's words to zero, then reads the counters. All
+//! of these are `SeqCst`, so a change whose marking finished before a pick began is read
+//! by that pick: either the pick's summary swap sees the group bit, or the change saw the
+//! group bit still set, from a mark that the next summary swap takes together with its
+//! word.
+//!
+//! **Locks.** The tree's mutex is held for a pick, which judges accounts (`Ctx::fit`,
+//! which may take an account's core lock) while holding it. Nothing takes the tree's
+//! lock while holding an account's core lock, so the order is always tree, then core.
 
 use crate::runtime::AccountRuntime;
 use crate::select::Fit;
@@ -23,6 +33,7 @@ use parking_lot::Mutex;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 
 /// (in flight, requests so far): lower is less used.
 type Load = (u32, u64);
@@ -33,6 +44,7 @@ const MAX_JUDGED: usize = 32;
 
 pub(crate) struct LoadIndex {
     tree: Mutex<Tree>,
+    changes: Arc<Changes>,
     runtimes: Box<[Arc<AccountRuntime>]>,
 }
 
@@ -52,30 +64,98 @@ impl LoadIndex {
     pub fn new(runtimes: Box<[Arc<AccountRuntime>]>) -> Arc<LoadIndex> {
         let index = Arc::new(LoadIndex {
             tree: Mutex::new(Tree::new(runtimes.len())),
+            changes: Arc::new(Changes::new(runtimes.len())),
             runtimes,
         });
         for (pos, rt) in index.runtimes.iter().enumerate() {
-            rt.watch(Arc::downgrade(&index), pos);
+            rt.watch(index.changes.clone(), pos);
         }
         // Read the counters only after subscribing: a change before this is read here,
-        // a change after it refreshes the leaf itself.
-        for pos in 0..index.runtimes.len() {
-            index.refresh(pos);
+        // a change after it marks the member for the next pick.
+        let mut tree = index.tree.lock();
+        for (pos, rt) in index.runtimes.iter().enumerate() {
+            tree.set(pos, rt.load_for_index());
         }
+        drop(tree);
         index
-    }
-
-    /// Re-reads member `pos`'s counters into its leaf.
-    pub fn refresh(&self, pos: usize) {
-        let mut tree = self.tree.lock();
-        tree.set(pos, self.runtimes[pos].load_for_index());
     }
 
     /// The least-used member for which `fit` says yes, skipping `skip`; one not backed off
     /// if there is any.
     pub fn pick(&self, skip: &[usize], mut fit: impl FnMut(usize) -> Option<Fit>) -> Found {
-        let tree = self.tree.lock();
+        let mut tree = self.tree.lock();
+        self.changes
+            .take(|pos| tree.set(pos, self.runtimes[pos].load_for_index()));
         tree.best_first(|pos| if skip.contains(&pos) { None } else { fit(pos) })
+    }
+}
+
+impl Drop for LoadIndex {
+    fn drop(&mut self) {
+        self.changes.alive.store(false, SeqCst);
+    }
+}
+
+/// Which members' loads changed since the last pick: a bit per member, and a summary bit
+/// per group of words so that a pick reads only the words that have a bit set.
+#[derive(Debug)]
+pub(crate) struct Changes {
+    words: Box<[AtomicU64]>,
+    summary: AtomicU64,
+    /// Words per summary bit: 1 up to 4 096 members.
+    group: usize,
+    /// The index still exists: a runtime drops its subscription when this is false.
+    alive: AtomicBool,
+}
+
+impl Changes {
+    fn new(n: usize) -> Changes {
+        let words = n.div_ceil(64).max(1);
+        Changes {
+            words: (0..words).map(|_| AtomicU64::new(0)).collect(),
+            summary: AtomicU64::new(0),
+            group: words.div_ceil(64),
+            alive: AtomicBool::new(true),
+        }
+    }
+
+    /// Whether the index is still there to read marks.
+    pub(crate) fn alive(&self) -> bool {
+        self.alive.load(SeqCst)
+    }
+
+    /// Member `pos`'s load changed; called after the counter's change.
+    pub(crate) fn mark(&self, pos: usize) {
+        let word = pos / 64;
+        self.words[word].fetch_or(1 << (pos % 64), SeqCst);
+        let group = 1 << (word / self.group);
+        if self.summary.load(SeqCst) & group == 0 {
+            self.summary.fetch_or(group, SeqCst);
+        }
+    }
+
+    /// Calls `f` once for each member marked since the last call, and clears the marks.
+    fn take(&self, mut f: impl FnMut(usize)) {
+        if self.summary.load(SeqCst) == 0 {
+            return;
+        }
+        let mut groups = self.summary.swap(0, SeqCst);
+        while groups != 0 {
+            let g = groups.trailing_zeros() as usize;
+            groups &= groups - 1;
+            let first = g * self.group;
+            let last = (first + self.group).min(self.words.len());
+            for w in first..last {
+                if self.words[w].load(SeqCst) == 0 {
+                    continue;
+                }
+                let mut bits = self.words[w].swap(0, SeqCst);
+                while bits != 0 {
+                    f(w * 64 + bits.trailing_zeros() as usize);
+                    bits &= bits - 1;
+                }
+            }
+        }
     }
 }
 
@@ -230,6 +310,60 @@ mod tests {
                 assert_eq!(found, scan(&loads, &fit), "n={n} round={round} {loads:?}");
             }
         }
+    }
+
+    fn taken(changes: &Changes) -> Vec<usize> {
+        let mut got = Vec::new();
+        changes.take(|pos| got.push(pos));
+        got
+    }
+
+    #[test]
+    fn a_pick_takes_each_marked_member_once_at_every_size() {
+        let mut rng = StdRng::seed_from_u64(11);
+        // one word, a word's edge, more words than summary bits (groups of two and more)
+        for n in [1, 63, 64, 65, 4_096, 4_097, 10_000] {
+            let changes = Changes::new(n);
+            assert_eq!(taken(&changes), Vec::<usize>::new(), "n={n}");
+            for _ in 0..20 {
+                let mut marked: Vec<usize> = (0..rng.random_range(1..50))
+                    .map(|_| rng.random_range(0..n))
+                    .collect();
+                for &pos in &marked {
+                    changes.mark(pos);
+                }
+                marked.sort_unstable();
+                marked.dedup();
+                let mut got = taken(&changes);
+                got.sort_unstable();
+                assert_eq!(got, marked, "n={n}");
+                assert_eq!(taken(&changes), Vec::<usize>::new(), "n={n}: taken twice");
+            }
+        }
+    }
+
+    #[test]
+    fn marks_made_while_picks_take_them_are_all_taken() {
+        let n = 5_000;
+        let changes = Changes::new(n);
+        let mut seen = vec![false; n];
+        std::thread::scope(|s| {
+            let markers: Vec<_> = (0..3)
+                .map(|t| {
+                    let changes = &changes;
+                    s.spawn(move || {
+                        for pos in (t..n).step_by(3) {
+                            changes.mark(pos);
+                        }
+                    })
+                })
+                .collect();
+            while !markers.iter().all(|m| m.is_finished()) {
+                changes.take(|pos| seen[pos] = true);
+            }
+        });
+        changes.take(|pos| seen[pos] = true);
+        assert!(seen.iter().all(|&s| s), "some marks were lost");
     }
 
     #[test]
