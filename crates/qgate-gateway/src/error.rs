@@ -214,6 +214,15 @@ impl GatewayError {
         if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(id).ok()) {
             headers.insert("request-id", id);
         }
+        // The rest of the body was not read, so the connection cannot carry another
+        // request: say so, and a client opens a new one instead of reusing this one while
+        // the server closes it.
+        if matches!(
+            self,
+            GatewayError::BodyTooLarge { .. } | GatewayError::BodyTimeout { .. }
+        ) {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         resp
     }
 }
