@@ -45,6 +45,9 @@ pub struct Prepared {
     pub input_tokens: u64,
     pub received: std::time::Instant,
     pub client_key: Option<Arc<str>>,
+    /// Bytes of the client's request body: the upstream body carries the same content,
+    /// so its buffer is sized from this once instead of growing by doubling.
+    pub client_body_len: usize,
 }
 
 impl Prepared {
@@ -55,6 +58,13 @@ impl Prepared {
         state.history = Vec::new();
         state.current_message.user_input_message = Default::default();
     }
+}
+
+/// Room for the upstream body of a request whose client body had `client_len` bytes: the
+/// same text plus the upstream wrapping (conversation state, per-tool specification
+/// objects); on Claude Code's first-turn request the upstream body is 0.99 of the client's.
+fn upstream_body_capacity(client_len: usize) -> usize {
+    client_len + client_len / 8 + 1024
 }
 
 /// An upstream stream whose first content event has arrived.
@@ -178,8 +188,9 @@ impl Dispatch {
         };
         p.translated
             .set_account(account.dialect().origin(), account.profile_arn());
-        let body = match serde_json::to_vec(&p.translated.body) {
-            Ok(b) => Bytes::from(b),
+        let mut body = Vec::with_capacity(upstream_body_capacity(p.client_body_len));
+        let body = match serde_json::to_writer(&mut body, &p.translated.body) {
+            Ok(()) => Bytes::from(body),
             Err(e) => {
                 return Err(AttemptEnd::Fatal(GatewayError::Internal(format!(
                     "serializing upstream request: {e}"

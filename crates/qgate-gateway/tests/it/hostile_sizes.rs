@@ -127,6 +127,12 @@ async fn a_body_over_the_limit_is_a_413_before_it_is_all_sent() {
         .await
         .unwrap();
     assert_eq!(r.status(), 413);
+    // The unread body leaves the connection unusable, and the client is told so rather
+    // than reusing it as the server closes it.
+    assert_eq!(
+        r.headers().get("connection").map(|v| v.as_bytes()),
+        Some(&b"close"[..])
+    );
     assert_eq!(upstream_calls(&env).await, before);
     assert_unharmed(&env, "after huge bodies").await;
 }
@@ -378,4 +384,83 @@ async fn absurd_max_tokens() {
     }
     assert_eq!(upstream_calls(&env).await, before, "refused locally");
     assert_unharmed(&env, "after absurd max_tokens").await;
+}
+
+/// Sends `head` then `pieces` with a pause between them, so the body reaches the server
+/// in several reads; returns the `input_tokens` of the answer.
+async fn count_sent_in_pieces(env: &TestEnv, head: &[u8], pieces: &[Vec<u8>]) -> u64 {
+    let mut stream = tokio::net::TcpStream::connect(gateway_addr(env))
+        .await
+        .unwrap();
+    stream.write_all(head).await.unwrap();
+    for piece in pieces {
+        stream.write_all(piece).await.unwrap();
+        stream.flush().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (response, _) = read_until_closed(&mut stream, Duration::from_secs(10)).await;
+    let text = String::from_utf8_lossy(&response);
+    assert_eq!(raw_status(&response), Some(200), "{text}");
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {text}"));
+    v["input_tokens"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn a_body_that_arrives_in_pieces_is_read_whole() {
+    let env = TestEnv::start(Opts::accounts(1)).await;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/claude-code/first-turn.json");
+    let fixture: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let body = serde_json::to_vec(&fixture["body"]).unwrap();
+    let pieces: Vec<Vec<u8>> = body
+        .chunks(body.len() / 7 + 1)
+        .map(<[u8]>::to_vec)
+        .collect();
+    assert!(pieces.len() >= 7);
+
+    let whole = env
+        .http
+        .post(env.url("/v1/messages/count_tokens"))
+        .header("x-api-key", "test")
+        .header("content-type", "application/json")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(whole.status(), 200);
+    let whole: Value = whole.json().await.unwrap();
+    let expected = whole["input_tokens"].as_u64().unwrap();
+    assert!(expected > 10_000, "{whole}");
+
+    // Announced length, the body in seven writes.
+    let head = format!(
+        "POST /v1/messages/count_tokens HTTP/1.1\r\nhost: x\r\nx-api-key: test\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    assert_eq!(
+        count_sent_in_pieces(&env, head.as_bytes(), &pieces).await,
+        expected
+    );
+
+    // No length: the same pieces as chunks, then the last chunk.
+    let head = "POST /v1/messages/count_tokens HTTP/1.1\r\nhost: x\r\nx-api-key: test\r\n\
+                content-type: application/json\r\ntransfer-encoding: chunked\r\n\
+                connection: close\r\n\r\n";
+    let mut chunks: Vec<Vec<u8>> = pieces
+        .iter()
+        .map(|p| {
+            let mut c = format!("{:x}\r\n", p.len()).into_bytes();
+            c.extend_from_slice(p);
+            c.extend_from_slice(b"\r\n");
+            c
+        })
+        .collect();
+    chunks.push(b"0\r\n\r\n".to_vec());
+    assert_eq!(
+        count_sent_in_pieces(&env, head.as_bytes(), &chunks).await,
+        expected
+    );
+    assert_unharmed(&env, "after bodies in pieces").await;
 }
