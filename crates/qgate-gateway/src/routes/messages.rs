@@ -66,17 +66,16 @@ pub async fn read_body(
         if data.is_empty() {
             continue;
         }
-        match first.take() {
-            None if buf.is_empty() => first = Some(data),
-            earlier => {
-                if let Some(earlier) = earlier {
-                    // `expected` is at most `limit`, checked above.
-                    buf.reserve((expected as usize).max(earlier.len() + data.len()));
-                    buf.extend_from_slice(&earlier);
-                }
-                buf.extend_from_slice(&data);
-            }
+        if read == 0 {
+            first = Some(data);
+            continue;
         }
+        if let Some(earlier) = first.take() {
+            // A second chunk: gather from here on. `expected` is at most `limit`.
+            buf.reserve((expected as usize).max(read + data.len()));
+            buf.extend_from_slice(&earlier);
+        }
+        buf.extend_from_slice(&data);
     }
     Ok(first.unwrap_or_else(|| buf.freeze()))
 }

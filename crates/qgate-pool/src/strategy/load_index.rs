@@ -72,11 +72,12 @@ impl LoadIndex {
         }
         // Read the counters only after subscribing: a change before this is read here,
         // a change after it marks the member for the next pick.
-        let mut tree = index.tree.lock();
-        for (pos, rt) in index.runtimes.iter().enumerate() {
-            tree.set(pos, rt.load_for_index());
+        {
+            let mut tree = index.tree.lock();
+            for (pos, rt) in index.runtimes.iter().enumerate() {
+                tree.set(pos, rt.load_for_index());
+            }
         }
-        drop(tree);
         index
     }
 
