@@ -43,15 +43,22 @@ impl<'a> Frame<'a> {
         if word(bytes, 0) as usize != total {
             return Err(invalid("message length"));
         }
-        if crc32fast::hash(&bytes[..8]) != word(bytes, 8) {
+        let prelude_crc = crc32fast::hash(&bytes[..8]);
+        if prelude_crc != word(bytes, 8) {
             return Err(DecodeError::PreludeChecksum);
         }
-        Self::parse_after_prelude(bytes)
+        Self::parse_after_prelude(bytes, prelude_crc)
     }
 
     /// [`Frame::parse`] for a caller that has already checked the prelude of `bytes`:
-    /// its total length (equal to `bytes.len()`, at least the minimum) and its checksum.
-    pub fn parse_after_prelude(bytes: &'a [u8]) -> Result<Frame<'a>, DecodeError> {
+    /// its total length (equal to `bytes.len()`, at least the minimum) and its checksum,
+    /// `prelude_crc`, the CRC of its first 8 bytes. The message checksum covers the whole
+    /// frame before it, so it goes on from `prelude_crc` rather than reading those 8 bytes
+    /// again.
+    pub fn parse_after_prelude(
+        bytes: &'a [u8],
+        prelude_crc: u32,
+    ) -> Result<Frame<'a>, DecodeError> {
         let total = bytes.len();
         let header_len = word(bytes, 4) as usize;
         // Empty, or at least one header's worth; within the frame.
@@ -59,7 +66,9 @@ impl<'a> Frame<'a> {
             return Err(invalid("headers length"));
         }
         let crc_at = total - 4;
-        if crc32fast::hash(&bytes[..crc_at]) != word(bytes, crc_at) {
+        let mut message_crc = crc32fast::Hasher::new_with_initial(prelude_crc);
+        message_crc.update(&bytes[8..crc_at]);
+        if message_crc.finalize() != word(bytes, crc_at) {
             return Err(invalid("message checksum"));
         }
         let mut frame = Frame {

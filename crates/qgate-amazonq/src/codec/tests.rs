@@ -227,6 +227,36 @@ proptest! {
         prop_assert_eq!(decode_all(&chunks).unwrap(), events);
     }
 
+    /// Bytes pushed while earlier frames are still undecoded: a read takes at most one
+    /// event per push, so the buffer holds decoded frames, whole ones and a partial one at
+    /// once, and is compacted or grown under them.
+    #[test]
+    fn pushes_ahead_of_reads_decode_to_same_events(
+        events in prop::collection::vec(arb_event(), 0..12),
+        sizes in prop::collection::vec(1usize..300, 1..40),
+    ) {
+        let bytes: Vec<u8> = events.iter().flat_map(|e| e.to_frame().to_vec()).collect();
+        let mut d = EventStreamDecoder::new();
+        let mut out = Vec::new();
+        let mut rest = &bytes[..];
+        for size in sizes.iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let (chunk, tail) = rest.split_at((*size).min(rest.len()));
+            rest = tail;
+            d.push(chunk);
+            if let Some(ev) = d.next_event().unwrap() {
+                out.push(ev);
+            }
+        }
+        while let Some(ev) = d.next_event().unwrap() {
+            out.push(ev);
+        }
+        d.finish().unwrap();
+        prop_assert_eq!(out, events);
+    }
+
     #[test]
     fn any_single_byte_corruption_is_an_error(
         events in prop::collection::vec(arb_event(), 1..5),
