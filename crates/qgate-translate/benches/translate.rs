@@ -189,6 +189,18 @@ fn bench_request_estimate(c: &mut Criterion) {
         b.iter(|| estimate_text(black_box(reply)))
     });
     group.finish();
+    // A long reply of prose and code: the output estimate of a long answer, and the part
+    // of the input estimate a new message costs.
+    let long_reply = format!(
+        "{}\n```rust\nfn main() {{\n    println!(\"{{}}\", 42);\n}}\n```\n",
+        reply.repeat(60)
+    );
+    let mut group = c.benchmark_group("long_reply_estimate");
+    group.throughput(Throughput::Bytes(long_reply.len() as u64));
+    group.bench_function("estimate_text", |b| {
+        b.iter(|| estimate_text(black_box(&long_reply)))
+    });
+    group.finish();
 }
 
 criterion_group!(
