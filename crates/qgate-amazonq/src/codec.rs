@@ -19,6 +19,8 @@ use frame::Frame;
 /// Frames longer than this are rejected (the service's own limit is far below it).
 pub const MAX_FRAME_LEN: u32 = 16 * 1024 * 1024;
 const PRELUDE_LEN: usize = 12;
+/// The decoder's first allocation: the gateway reads the upstream body 4 KiB at a time.
+const INITIAL_BUFFER: usize = 4096;
 const MIN_FRAME_LEN: u32 = 16;
 
 /// Why the byte stream could not be decoded. All are fatal for the stream.
@@ -56,8 +58,8 @@ pub enum DecodeFailure {
 /// The bytes not yet decoded are `buf[pos..]`. Decoded frames only move `pos`; the buffer
 /// is emptied in place once everything in it is decoded (the usual case: the service's
 /// reads end on frame boundaries), and compacted only when a chunk would not fit after a
-/// partial frame. So its allocation is made once per stream and reused, where a
-/// `BytesMut` advanced past its frames reallocated on ~6 of a 20-frame reply's pushes.
+/// partial frame. So its allocation, one read's worth, is made once per stream and
+/// reused.
 #[derive(Debug, Default)]
 pub struct EventStreamDecoder {
     buf: Vec<u8>,
@@ -73,6 +75,12 @@ impl EventStreamDecoder {
 
     /// Appends received bytes.
     pub fn push(&mut self, chunk: &[u8]) {
+        if self.buf.capacity() == 0 {
+            // One read's worth at least: a connection hands on all the frames of a read
+            // (often a whole short reply) before any is decoded, and growing from the
+            // first frame's size reallocated ~6 times for a 20-frame reply.
+            self.buf.reserve_exact(chunk.len().max(INITIAL_BUFFER));
+        }
         if self.pos == self.buf.len() {
             self.buf.clear();
             self.pos = 0;
