@@ -227,7 +227,8 @@ fn chat_request(
         .parse()
         .map_err(|e| AttemptError::Connect(format!("invalid upstream URL: {e}")))?;
     let invalid = |e: http1::ProtocolError| AttemptError::Connect(e.to_string());
-    let mut h = RequestHead::post(uri, 512 + access_token.len()).map_err(invalid)?;
+    // The headers below are ~650 bytes besides the token.
+    let mut h = RequestHead::post(uri, 1024 + access_token.len()).map_err(invalid)?;
     h.value("authorization", &[b"Bearer ", access_token.as_bytes()])
         .map_err(|_| {
             AttemptError::Connect("the access token is not a valid header value".into())

@@ -104,9 +104,10 @@ impl Sink for SseSink {
         }
         let mut p = self.out.lock();
         if p.bytes.capacity() == 0 {
-            // The buffer goes out with the chunk; size the next one like the last, so it
-            // is not grown from nothing by repeated reallocation.
-            let size = p.last_len.max(1024);
+            // The buffer goes out with the chunk; size the next one like the last, and at
+            // least 4 KiB (a read's worth of frames), so it is not grown from nothing by
+            // repeated reallocation: from 1 KiB a 20-frame reply's batch grew it twice.
+            let size = p.last_len.max(4096);
             p.bytes.reserve(size);
         }
         for e in events {
