@@ -58,8 +58,8 @@ pub enum DecodeFailure {
 /// The bytes not yet decoded are `buf[pos..]`. Decoded frames only move `pos`; the buffer
 /// is emptied in place once everything in it is decoded (the usual case: the service's
 /// reads end on frame boundaries), and compacted only when a chunk would not fit after a
-/// partial frame. So its allocation, one read's worth, is made once per stream and
-/// reused.
+/// partial frame. Its allocation, one read's worth, is reused while frames keep coming,
+/// and given back while the caller waits (`release_if_drained`).
 #[derive(Debug, Default)]
 pub struct EventStreamDecoder {
     buf: Vec<u8>,
@@ -89,6 +89,16 @@ impl EventStreamDecoder {
             self.pos = 0;
         }
         self.buf.extend_from_slice(chunk);
+    }
+
+    /// Gives the buffer back when nothing is left in it to decode: for a caller about to
+    /// wait for the network. A stream that waits (for its first event, or between
+    /// events) then holds no buffer; the next push allocates one read's worth again.
+    pub fn release_if_drained(&mut self) {
+        if self.pos == self.buf.len() && self.buf.capacity() > 0 {
+            self.buf = Vec::new();
+            self.pos = 0;
+        }
     }
 
     /// The bytes received and not yet decoded.

@@ -363,6 +363,9 @@ impl EventReader {
             if self.timer.deadline() > at {
                 self.timer.as_mut().reset(at);
             }
+            // Nothing left to decode: a stream waiting here keeps no buffer (a held
+            // stream kept a read's worth, 4 KiB, while waiting for its first event).
+            self.decoder.release_if_drained();
             let began = Instant::now();
             let (body, decoder) = (&mut self.body, &mut self.decoder);
             let read = poll_fn(|cx| body.poll_read_into(cx, &mut |b| decoder.push(b)));

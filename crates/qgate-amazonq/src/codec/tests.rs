@@ -371,3 +371,24 @@ proptest! {
         }
     }
 }
+
+/// Releasing the buffer while waiting loses nothing: a partial frame is kept, and a
+/// drained decoder takes the next bytes as before.
+#[test]
+fn releasing_a_drained_buffer_keeps_partial_frames() {
+    let events = sample_events();
+    let bytes: Vec<u8> = events.iter().flat_map(|e| e.to_frame().to_vec()).collect();
+    let mut d = EventStreamDecoder::new();
+    let mut out = Vec::new();
+    for chunk in bytes.chunks(37) {
+        d.push(chunk);
+        while let Some(ev) = d.next_event().unwrap() {
+            out.push(ev);
+        }
+        d.release_if_drained();
+    }
+    d.finish().unwrap();
+    assert_eq!(out, events);
+    // Drained at the end: nothing is held while waiting.
+    assert_eq!(d.buf.capacity(), 0);
+}
