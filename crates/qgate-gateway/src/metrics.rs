@@ -20,36 +20,37 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use qgate_pool::{AccountId, Transition};
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AccountLabel {
-    pub account_id: String,
+    pub account_id: Arc<str>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AccountStatus {
-    pub account_id: String,
-    pub status: String,
+    pub account_id: Arc<str>,
+    pub status: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AccountErrorType {
-    pub account_id: String,
+    pub account_id: Arc<str>,
     pub error_type: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabel {
-    pub outcome: String,
+    pub outcome: Cow<'static, str>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ModelStream {
     pub model: String,
-    pub stream: String,
+    pub stream: bool,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -60,13 +61,13 @@ pub struct ModelLabel {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TokenLabels {
     pub model: String,
-    pub direction: String,
+    pub direction: &'static str,
     pub key: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StatusCodeLabel {
-    pub status: String,
+    pub status: u16,
 }
 
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
@@ -268,19 +269,19 @@ impl Metrics {
     pub fn record_attempt_error(&self, account: &AccountId, error_type: &str, class: &str) {
         self.errors
             .get_or_create(&AccountErrorType {
-                account_id: account.to_string(),
+                account_id: account.shared(),
                 error_type: error_type.to_owned(),
             })
             .inc();
         self.requests
             .get_or_create(&AccountStatus {
-                account_id: account.to_string(),
-                status: "error".to_owned(),
+                account_id: account.shared(),
+                status: "error",
             })
             .inc();
         self.attempts
             .get_or_create(&OutcomeLabel {
-                outcome: class.to_owned(),
+                outcome: Cow::Owned(class.to_owned()),
             })
             .inc();
     }
@@ -289,8 +290,8 @@ impl Metrics {
     pub fn record_success(&self, account: &AccountId, upstream: Duration) {
         self.requests
             .get_or_create(&AccountStatus {
-                account_id: account.to_string(),
-                status: "success".to_owned(),
+                account_id: account.shared(),
+                status: "success",
             })
             .inc();
         self.response_seconds
@@ -298,7 +299,7 @@ impl Metrics {
             .observe(upstream.as_secs_f64());
         self.attempts
             .get_or_create(&OutcomeLabel {
-                outcome: "success".to_owned(),
+                outcome: Cow::Borrowed("success"),
             })
             .inc();
     }
@@ -337,14 +338,12 @@ impl Metrics {
     ) {
         self.finished.fetch_add(1, Ordering::Relaxed);
         self.client_requests
-            .get_or_create(&StatusCodeLabel {
-                status: status.to_string(),
-            })
+            .get_or_create(&StatusCodeLabel { status })
             .inc();
         self.request_duration
             .get_or_create(&ModelStream {
                 model: model.to_owned(),
-                stream: stream.to_string(),
+                stream,
             })
             .observe(total.as_secs_f64());
         if let Some(o) = overhead {
@@ -373,15 +372,15 @@ impl Metrics {
         if let Some(book) = &self.key_book {
             book.add_tokens(key, input, output);
         }
-        for (direction, n) in [("input", input), ("output", output)] {
-            self.tokens
-                .get_or_create(&TokenLabels {
-                    model: model.to_owned(),
-                    direction: direction.to_owned(),
-                    key: key.to_owned(),
-                })
-                .inc_by(n);
-        }
+        // One label set for both directions: the strings are copied once.
+        let mut labels = TokenLabels {
+            model: model.to_owned(),
+            direction: "input",
+            key: key.to_owned(),
+        };
+        self.tokens.get_or_create(&labels).inc_by(input);
+        labels.direction = "output";
+        self.tokens.get_or_create(&labels).inc_by(output);
     }
 }
 
@@ -393,6 +392,6 @@ impl Default for Metrics {
 
 fn acc(id: &AccountId) -> AccountLabel {
     AccountLabel {
-        account_id: id.to_string(),
+        account_id: id.shared(),
     }
 }

@@ -47,6 +47,11 @@ impl AccountId {
         &self.0
     }
 
+    /// The id's text, shared: a copy that allocates nothing (a metric label, say).
+    pub fn shared(&self) -> Arc<str> {
+        Arc::clone(&self.0)
+    }
+
     /// Cheap identity check before falling back to string comparison.
     pub(crate) fn same(&self, other: &AccountId) -> bool {
         Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0

@@ -81,7 +81,7 @@ impl Collector for StateCollector {
                 })
                 .set(1);
             let l = AccountLabel {
-                account_id: s.id.to_string(),
+                account_id: s.id.shared(),
             };
             available.get_or_create(&l).set(i64::from(s.available));
             req.get_or_create(&l).set(s.request_count as i64);
@@ -98,8 +98,8 @@ impl Collector for StateCollector {
             for (status, n) in [("success", ok), ("error", failed)] {
                 refresh
                     .get_or_create(&AccountStatus {
-                        account_id: account.to_owned(),
-                        status: status.to_owned(),
+                        account_id: Arc::from(account),
+                        status,
                     })
                     .inc_by(n);
             }
@@ -114,7 +114,7 @@ impl Collector for StateCollector {
             if let Some(at) = account.tokens.expires_at() {
                 expiry
                     .get_or_create(&AccountLabel {
-                        account_id: id.to_string(),
+                        account_id: id.shared(),
                     })
                     .set(at.as_second() - now_s);
             }

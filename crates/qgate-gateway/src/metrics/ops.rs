@@ -8,6 +8,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -129,7 +130,7 @@ impl super::Metrics {
         inc(
             &self.ops.reloads,
             OutcomeLabel {
-                outcome: outcome.to_owned(),
+                outcome: Cow::Owned(outcome.to_owned()),
             },
         );
     }
