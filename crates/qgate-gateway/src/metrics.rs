@@ -20,7 +20,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use qgate_pool::{AccountId, Transition};
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -44,7 +43,7 @@ pub struct AccountErrorType {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabel {
-    pub outcome: Cow<'static, str>,
+    pub outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -266,7 +265,7 @@ impl Metrics {
     }
 
     /// A failed upstream attempt (or token refresh).
-    pub fn record_attempt_error(&self, account: &AccountId, error_type: &str, class: &str) {
+    pub fn record_attempt_error(&self, account: &AccountId, error_type: &str, class: &'static str) {
         self.errors
             .get_or_create(&AccountErrorType {
                 account_id: account.shared(),
@@ -280,9 +279,7 @@ impl Metrics {
             })
             .inc();
         self.attempts
-            .get_or_create(&OutcomeLabel {
-                outcome: Cow::Owned(class.to_owned()),
-            })
+            .get_or_create(&OutcomeLabel { outcome: class })
             .inc();
     }
 
@@ -298,9 +295,7 @@ impl Metrics {
             .get_or_create(&acc(account))
             .observe(upstream.as_secs_f64());
         self.attempts
-            .get_or_create(&OutcomeLabel {
-                outcome: Cow::Borrowed("success"),
-            })
+            .get_or_create(&OutcomeLabel { outcome: "success" })
             .inc();
     }
 

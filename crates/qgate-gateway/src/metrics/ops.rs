@@ -8,7 +8,6 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -126,13 +125,8 @@ impl super::Metrics {
         );
     }
 
-    pub fn record_reload(&self, outcome: &str) {
-        inc(
-            &self.ops.reloads,
-            OutcomeLabel {
-                outcome: Cow::Owned(outcome.to_owned()),
-            },
-        );
+    pub fn record_reload(&self, outcome: &'static str) {
+        inc(&self.ops.reloads, OutcomeLabel { outcome });
     }
 
     pub fn record_health_check(&self, account: &str, result: &str) {
