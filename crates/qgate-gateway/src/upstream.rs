@@ -215,6 +215,31 @@ impl UpstreamClient {
     }
 }
 
+thread_local! {
+    /// The last chat URL this thread built, by API base and dialect: every account of a
+    /// pool usually shares one endpoint, and formatting and parsing the URL for each
+    /// request cost ~2 k instructions (a clone of a parsed `Uri` shares its bytes).
+    static CHAT_URI: std::cell::RefCell<Option<(String, Dialect, http::Uri)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// `api_base` + the dialect's path, parsed.
+fn chat_uri(api_base: &str, dialect: Dialect) -> Result<http::Uri, AttemptError> {
+    CHAT_URI.with_borrow_mut(|last| {
+        if let Some((base, d, uri)) = last.as_ref()
+            && base == api_base
+            && *d == dialect
+        {
+            return Ok(uri.clone());
+        }
+        let uri: http::Uri = format!("{}{}", api_base, dialect.path())
+            .parse()
+            .map_err(|e| AttemptError::Connect(format!("invalid upstream URL: {e}")))?;
+        *last = Some((api_base.to_owned(), dialect, uri.clone()));
+        Ok(uri)
+    })
+}
+
 /// The `POST` of one chat call with the dialect's headers, written straight into the
 /// request head (`http1::RequestHead`): no header map, no parsing of constant values.
 fn chat_request(
@@ -223,9 +248,7 @@ fn chat_request(
     access_token: &str,
     body: Bytes,
 ) -> Result<ChatRequest, AttemptError> {
-    let uri: http::Uri = format!("{}{}", api_base, dialect.path())
-        .parse()
-        .map_err(|e| AttemptError::Connect(format!("invalid upstream URL: {e}")))?;
+    let uri = chat_uri(api_base, dialect)?;
     let invalid = |e: http1::ProtocolError| AttemptError::Connect(e.to_string());
     // The headers below are ~650 bytes besides the token.
     let mut h = RequestHead::post(uri, 1024 + access_token.len()).map_err(invalid)?;
@@ -449,5 +472,54 @@ impl Drop for EventReader {
         if self.ended {
             self.body.give_back(&self.pool);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // a failed unwrap is the test failing
+    use super::*;
+
+    /// The remembered URL is the one asked for, whichever base and dialect came before.
+    #[test]
+    fn chat_uri_follows_base_and_dialect() {
+        let cases = [
+            (
+                "https://q.us-east-1.amazonaws.com",
+                Dialect::QCli,
+                "https://q.us-east-1.amazonaws.com/",
+            ),
+            (
+                "https://q.us-east-1.amazonaws.com",
+                Dialect::Kiro,
+                "https://q.us-east-1.amazonaws.com/generateAssistantResponse",
+            ),
+            (
+                "http://127.0.0.1:9090",
+                Dialect::Kiro,
+                "http://127.0.0.1:9090/generateAssistantResponse",
+            ),
+            (
+                "http://127.0.0.1:9090",
+                Dialect::Kiro,
+                "http://127.0.0.1:9090/generateAssistantResponse",
+            ),
+            (
+                "https://q.us-east-1.amazonaws.com",
+                Dialect::QCli,
+                "https://q.us-east-1.amazonaws.com/",
+            ),
+        ];
+        for (base, dialect, want) in cases {
+            assert_eq!(chat_uri(base, dialect).unwrap().to_string(), want);
+        }
+        assert!(chat_uri("not a url", Dialect::QCli).is_err());
+        // A failed parse leaves the last good URL in place and correct.
+        assert_eq!(
+            chat_uri("http://127.0.0.1:9090", Dialect::QCli)
+                .unwrap()
+                .to_string(),
+            "http://127.0.0.1:9090/"
+        );
     }
 }
