@@ -43,7 +43,7 @@ type Io = TokioIo<MaybeHttpsStream<TokioIo<TcpStream>>>;
 pub(crate) type Connect = Timed<HttpsConnector<Connector>>;
 
 /// How much one read takes from the socket, into the stack of the poll that reads.
-const READ_CHUNK: usize = 4096;
+pub(crate) const READ_CHUNK: usize = 4096;
 
 /// One HTTP/1.1 connection to the upstream.
 pub struct Conn {

@@ -105,9 +105,10 @@ impl Sink for SseSink {
         let mut p = self.out.lock();
         if p.bytes.capacity() == 0 {
             // The buffer goes out with the chunk; size the next one like the last, and at
-            // least 4 KiB (a read's worth of frames), so it is not grown from nothing by
-            // repeated reallocation: from 1 KiB a 20-frame reply's batch grew it twice.
-            let size = p.last_len.max(4096);
+            // least one upstream read's worth (a batch is the frames of a read), so it is
+            // not grown from nothing by repeated reallocation: from 1 KiB a 20-frame
+            // reply's batch grew it twice.
+            let size = p.last_len.max(crate::upstream::pool::READ_CHUNK);
             p.bytes.reserve(size);
         }
         for e in events {
