@@ -4,9 +4,13 @@
 //!   turn (parse excluded and included), and the token estimate `count_tokens` uses.
 //! * `bench_response_*`: Amazon Q events → Anthropic SSE bytes through the response
 //!   state machine, the per-chunk work of every streamed reply.
+//! * `bench_translation_floor`: all the translation a 20-frame streamed request needs
+//!   (the harness's `frames20` scenario), with no I/O: what a gateway that translates
+//!   must spend per request on top of what a plain relay spends (docs/benchmarks.md,
+//!   fourteenth round).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use qgate_amazonq::Event;
+use qgate_amazonq::{Event, EventStreamDecoder};
 use qgate_anthropic::MessagesRequest;
 use qgate_translate::ToolNameMap;
 use qgate_translate::request::{RequestOptions, translate};
@@ -203,10 +207,96 @@ fn bench_request_estimate(c: &mut Criterion) {
     group.finish();
 }
 
+/// The harness's `frames20` request (`qgate-bench`'s `short_request`), as the bytes a
+/// client sends.
+const FRAMES20_BODY: &str = r#"{"model":"claude-sonnet-4-5","max_tokens":1024,"stream":true,"messages":[{"role":"user","content":"Summarise the benchmark results for the quarterly gateway report in plain words covering throughput latency memory and every error seen [[sim words=20 chunk=1 stamp=1]]"}]}"#;
+
+/// The simulator's reply to it as the upstream socket delivers it: initial response, 20
+/// one-word text frames, metering and context usage.
+fn frames20_reply() -> Vec<u8> {
+    let words = "Summarise the benchmark results for the quarterly gateway report in plain \
+                 words covering throughput latency memory and every error seen again";
+    let mut events = vec![Event::InitialResponse {
+        conversation_id: Some("0149c1dd-471e-41b2-a989-8a28586cdc81".into()),
+    }];
+    events.extend(words.split(' ').take(20).map(|w| Event::AssistantResponse {
+        content: format!("{w} "),
+    }));
+    events.push(Event::Metering {
+        unit: Some("credit".into()),
+        usage: 0.02,
+    });
+    events.push(Event::ContextUsage { percentage: 0.4 });
+    events.iter().flat_map(|e| e.to_frame().to_vec()).collect()
+}
+
+/// Client body → upstream body bytes: parse, translate (which estimates the input),
+/// serialise.
+fn frames20_request(body: &[u8]) -> usize {
+    let req = parse_request(body);
+    match translate(&req, &REQUEST_OPTIONS) {
+        Ok(t) => serde_json::to_vec(&t.body).map_or(0, |v| v.len()) + t.input_tokens as usize,
+        Err(e) => panic!("the frames20 body does not translate: {e}"),
+    }
+}
+
+/// Upstream bytes → SSE bytes: decode the frames, run the state machine (which estimates
+/// the output at the end), write each event.
+fn frames20_response(reply: &[u8], sse: &mut Vec<u8>) -> usize {
+    let mut decoder = EventStreamDecoder::new();
+    let mut translator = StreamTranslator::new(response_config(false));
+    let mut out = Vec::new();
+    decoder.push(reply);
+    while let Ok(Some(event)) = decoder.next_event() {
+        translator.on_event(event, &mut out);
+        for stream_event in out.drain(..) {
+            stream_event.write_sse(sse);
+        }
+    }
+    translator.finish(&mut out);
+    for stream_event in out.drain(..) {
+        stream_event.write_sse(sse);
+    }
+    sse.len()
+}
+
+/// The whole translation of one `frames20` request, and its two halves. Compared in
+/// docs/benchmarks.md with nginx's whole CPU per request for the same reply: translation
+/// alone sets a floor under qgate's ratio to a relay that does none.
+fn bench_translation_floor(c: &mut Criterion) {
+    let body = FRAMES20_BODY.as_bytes();
+    let reply = frames20_reply();
+    let mut sse = Vec::with_capacity(16 * 1024);
+    assert!(frames20_response(&reply, &mut sse) > 0);
+    assert!(
+        String::from_utf8_lossy(&sse)
+            .matches("event: content_block_delta\n")
+            .count()
+            == 20,
+        "the reply is not 20 text deltas"
+    );
+    let mut group = c.benchmark_group("translation_floor_frames20");
+    group.bench_function("request", |b| b.iter(|| frames20_request(black_box(body))));
+    group.bench_function("response", |b| {
+        b.iter(|| {
+            sse.clear();
+            frames20_response(black_box(&reply), &mut sse)
+        })
+    });
+    group.bench_function("whole", |b| {
+        b.iter(|| {
+            sse.clear();
+            frames20_request(black_box(body)) + frames20_response(black_box(&reply), &mut sse)
+        })
+    });
+    group.finish();
+}
+
 criterion_group!(
     benches,
     bench_request_first_turn,
     bench_request_estimate,
-    bench_response_events
+    bench_response_events,
+    bench_translation_floor
 );
 criterion_main!(benches);
