@@ -13,11 +13,21 @@
 //!
 //! [`Text`] and [`Json`] format events for `tracing_subscriber::fmt`, with the request
 //! context first; spans that libraries open are still printed (text) as fmt does.
+//! [`TextFields`] writes the fields of text lines in fmt's layout without its per-field
+//! styling, and escapes control characters in every value, not only the message.
+//!
+//! Every request logs a line, so its cost is every request's: with fmt's own field and
+//! time formatting it was ~14 k instructions of a 20-frame streamed request's ~196 k
+//! (docs/benchmarks.md, fourteenth round).
 
+use std::cell::Cell;
+use std::fmt::Write as _;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::UNIX_EPOCH;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
@@ -74,7 +84,7 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> std::fmt::Result {
-        SystemTime.format_time(&mut writer)?;
+        write_time(&mut writer)?;
         let level = *event.metadata().level();
         if writer.has_ansi_escapes() {
             write!(writer, " {}{level:>5}\x1b[0m ", level_colour(level))?;
@@ -116,6 +126,158 @@ fn level_colour(level: Level) -> &'static str {
     }
 }
 
+/// The time as `SystemTime` writes it (RFC 3339 in UTC with microseconds), with the date
+/// and time of day formatted once a second per thread instead of for every line.
+fn write_time(writer: &mut Writer<'_>) -> std::fmt::Result {
+    thread_local! {
+        /// The second last formatted on this thread and its `YYYY-MM-DDTHH:MM:SS.`.
+        static SECOND: Cell<(u64, [u8; 20])> = const { Cell::new((u64::MAX, [0; 20])) };
+    }
+    let Ok(since) = std::time::SystemTime::now().duration_since(UNIX_EPOCH) else {
+        return SystemTime.format_time(writer);
+    };
+    let second = since.as_secs();
+    let (cached, mut prefix) = SECOND.get();
+    if cached != second {
+        match second_prefix(second) {
+            Some(p) => {
+                prefix = p;
+                SECOND.set((second, p));
+            }
+            None => return SystemTime.format_time(writer),
+        }
+    }
+    let mut line = [0u8; 27];
+    line[..20].copy_from_slice(&prefix);
+    let mut micros = since.subsec_micros();
+    for digit in line[20..26].iter_mut().rev() {
+        *digit = b'0' + (micros % 10) as u8;
+        micros /= 10;
+    }
+    line[26] = b'Z';
+    writer.write_str(std::str::from_utf8(&line).map_err(|_| std::fmt::Error)?)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.` of a Unix second; `None` past year 9999.
+fn second_prefix(second: u64) -> Option<[u8; 20]> {
+    let at = jiff::Timestamp::from_second(i64::try_from(second).ok()?).ok()?;
+    // Whole seconds print without a fraction: `YYYY-MM-DDTHH:MM:SSZ`.
+    let text = at.to_string();
+    let date_time = text.strip_suffix('Z').filter(|t| t.len() == 19)?;
+    let mut prefix = [b'.'; 20];
+    prefix[..19].copy_from_slice(date_time.as_bytes());
+    Some(prefix)
+}
+
+/// Fields of text lines, in `tracing_subscriber`'s default layout: the message, then
+/// `name=value` separated by spaces, strings quoted, `%` values as displayed and `?` values
+/// as debugged. Unlike the default it styles nothing, so a field costs its name and value
+/// written once, and it escapes control characters in every value (a client's model name
+/// could otherwise start a forged line or colour a terminal), where the default escapes
+/// only the message's terminal escapes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TextFields;
+
+impl<'writer> FormatFields<'writer> for TextFields {
+    fn format_fields<R: RecordFields>(
+        &self,
+        writer: Writer<'writer>,
+        fields: R,
+    ) -> std::fmt::Result {
+        let mut visitor = TextVisitor {
+            out: Escaping(writer),
+            first: true,
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        visitor.result
+    }
+}
+
+struct TextVisitor<'a> {
+    out: Escaping<Writer<'a>>,
+    first: bool,
+    result: std::fmt::Result,
+}
+
+impl TextVisitor<'_> {
+    /// Writes the separator and `name=` (nothing for the message), then the value.
+    fn field(
+        &mut self,
+        field: &Field,
+        value: impl FnOnce(&mut Escaping<Writer<'_>>) -> std::fmt::Result,
+    ) {
+        if self.result.is_err() {
+            return;
+        }
+        self.result = (|| {
+            if !std::mem::take(&mut self.first) {
+                self.out.0.write_char(' ')?;
+            }
+            let name = field.name();
+            if name != "message" {
+                self.out
+                    .0
+                    .write_str(name.strip_prefix("r#").unwrap_or(name))?;
+                self.out.0.write_char('=')?;
+            }
+            value(&mut self.out)
+        })();
+    }
+}
+
+impl Visit for TextVisitor<'_> {
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.field(field, |out| write!(out.0, "{value}"));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.field(field, |out| write!(out.0, "{value}"));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.field(field, |out| {
+            out.0.write_str(if value { "true" } else { "false" })
+        });
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.field(field, |out| out.write_str(value));
+        } else {
+            self.field(field, |out| write!(out, "{value:?}"));
+        }
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.field(field, |out| write!(out, "{value}"));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.field(field, |out| write!(out, "{value:?}"));
+    }
+}
+
+/// Writes through to `W`, with C0 and C1 control characters and DEL written as escapes
+/// (`\n`, `\x1b`, `\u{9b}`), so a value can neither end its line nor reach a terminal as a
+/// control sequence.
+struct Escaping<W>(W);
+
+impl<W: std::fmt::Write> std::fmt::Write for Escaping<W> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        // C1 characters are U+0080..U+009F, `C2 80`..`C2 9F` in UTF-8.
+        if !s.bytes().any(|b| b < 0x20 || b == 0x7f || b == 0xc2) {
+            return self.0.write_str(s);
+        }
+        for c in s.chars() {
+            match c {
+                '\n' => self.0.write_str("\\n")?,
+                '\r' => self.0.write_str("\\r")?,
+                '\t' => self.0.write_str("\\t")?,
+                '\x00'..='\x1f' | '\x7f' => write!(self.0, "\\x{:02x}", c as u32)?,
+                '\u{80}'..='\u{9f}' => write!(self.0, "\\u{{{:x}}}", c as u32)?,
+                c => self.0.write_char(c)?,
+            }
+        }
+        Ok(())
+    }
+}
+
 /// One JSON object per line: `timestamp`, `level`, the event's fields (`message` among
 /// them) at the top level, `target`, and the request as
 /// `"span": {"request_id", "method", "path", "name": "request"}`.
@@ -134,7 +296,7 @@ where
         event: &Event<'_>,
     ) -> std::fmt::Result {
         let mut time = String::new();
-        SystemTime.format_time(&mut Writer::new(&mut time))?;
+        write_time(&mut Writer::new(&mut time))?;
         // In this order, as `tracing_subscriber`'s JSON lines had them.
         let mut line: Vec<(&str, serde_json::Value)> = Vec::with_capacity(12);
         line.push(("timestamp", time.into()));
@@ -225,12 +387,25 @@ mod tests {
             + Sync
             + 'static,
     {
+        lines_with(
+            tracing_subscriber::fmt::format::DefaultFields::new(),
+            format,
+            f,
+        )
+    }
+
+    fn lines_with<N, E>(fields: N, format: E, f: impl FnOnce()) -> String
+    where
+        N: for<'w> FormatFields<'w> + Send + Sync + 'static,
+        E: FormatEvent<tracing_subscriber::Registry, N> + Send + Sync + 'static,
+    {
         let buf = Buf::default();
         let out = buf.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_ansi(false)
             .with_max_level(Level::DEBUG)
             .with_writer(move || out.clone())
+            .fmt_fields(fields)
             .event_format(format)
             .finish();
         tracing::subscriber::with_default(subscriber, f);
@@ -281,6 +456,102 @@ mod tests {
             !text.contains('\x1b'),
             "no colour without a terminal: {text}"
         );
+    }
+
+    /// Lines without their time (the first 27 bytes).
+    fn untimed(text: &str) -> Vec<String> {
+        text.lines().map(|l| l[27..].to_owned()).collect()
+    }
+
+    #[test]
+    fn text_fields_write_what_the_default_fields_write() {
+        let events = || {
+            in_request(|| {
+                let span = tracing::info_span!("handshake", peer = "x", n = 2u64);
+                let _e = span.enter();
+                tracing::info!(
+                    account = "sim-1",
+                    n = 3u64,
+                    delta = -4i64,
+                    stream = true,
+                    model = %"claude-sonnet-4-5",
+                    stop = ?Some("end_turn"),
+                    r#type = "x",
+                    "request done"
+                );
+                tracing::info!("with {} args", 2);
+            });
+            tracing::warn!(
+                error = &std::io::Error::other("refused") as &dyn std::error::Error,
+                "outside"
+            );
+        };
+        let ours = lines_with(TextFields, Text, events);
+        let default = lines_of(Text, events);
+        assert_eq!(untimed(&ours), untimed(&default), "{ours}\n{default}");
+        assert_eq!(ours.lines().count(), 3, "{ours}");
+        assert!(ours.contains(" account=\"sim-1\" n=3 delta=-4 stream=true model=claude-sonnet-4-5 stop=Some(\"end_turn\") type=\"x\""), "{ours}");
+    }
+
+    #[test]
+    fn text_fields_escape_control_characters_in_every_value() {
+        let hostile = "m\nINFO forged line \x1b[31mred\u{9b}2J\x7f";
+        let text = lines_with(TextFields, Text, || {
+            tracing::info!(model = %hostile, key = hostile, "request \x1b[0m done\r");
+        });
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(
+            !text.contains('\x1b')
+                && !text.contains('\u{9b}')
+                && !text.contains('\r')
+                && !text.contains('\x7f'),
+            "{text:?}"
+        );
+        assert!(
+            text.contains(
+                r"request \x1b[0m done\r model=m\nINFO forged line \x1b[31mred\u{9b}2J\x7f key="
+            ),
+            "{text}"
+        );
+        // Plain text is written as it is.
+        let plain = lines_with(
+            TextFields,
+            Text,
+            || tracing::info!(model = %"ünï cödé", "ok"),
+        );
+        assert!(plain.ends_with(" ok model=ünï cödé\n"), "{plain}");
+    }
+
+    #[test]
+    fn the_time_is_written_as_fmt_writes_it() {
+        for _ in 0..3 {
+            let mut ours = String::new();
+            write_time(&mut Writer::new(&mut ours)).unwrap();
+            let mut theirs = String::new();
+            SystemTime
+                .format_time(&mut Writer::new(&mut theirs))
+                .unwrap();
+            assert_eq!(ours.len(), 27, "{ours}");
+            assert_eq!(theirs.len(), 27, "{theirs}");
+            assert!(ours.ends_with('Z') && ours.as_bytes()[19] == b'.', "{ours}");
+            let parsed: jiff::Timestamp = ours.parse().unwrap();
+            let reference: jiff::Timestamp = theirs.parse().unwrap();
+            let apart = reference.duration_since(parsed).as_secs_f64();
+            assert!((0.0..1.0).contains(&apart), "{ours} vs {theirs}");
+            // The same second, unless one crossed into the next between the two calls.
+            if ours[..19] == theirs[..19] {
+                return;
+            }
+        }
+        panic!("three calls in a row crossed a second");
+    }
+
+    #[test]
+    fn a_second_prefix_is_the_date_and_time_of_day() {
+        let prefix = second_prefix(1_795_804_275).unwrap();
+        assert_eq!(&prefix, b"2026-11-27T18:31:15.");
+        assert_eq!(&second_prefix(0).unwrap(), b"1970-01-01T00:00:00.");
+        assert!(second_prefix(u64::MAX).is_none());
     }
 
     #[test]

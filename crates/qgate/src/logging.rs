@@ -17,6 +17,7 @@ pub fn init(format: LogFormat) {
     match format {
         LogFormat::Text => builder
             .with_ansi(colour)
+            .fmt_fields(qgate_gateway::logging::TextFields)
             .event_format(qgate_gateway::logging::Text)
             .init(),
         LogFormat::Json => builder
