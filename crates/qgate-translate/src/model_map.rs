@@ -14,6 +14,7 @@ mod config;
 pub use config::{ModelEntryConfig, ModelEntryDetails, ModelMapConfig};
 
 use qgate_anthropic::models::ModelInfo;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// Context window assumed for an upstream id that is neither built in nor configured
@@ -103,8 +104,8 @@ impl ModelMap {
     }
 
     fn resolve_without_default(&self, requested: &str) -> Option<ResolvedModel> {
-        let key = requested.trim().to_ascii_lowercase();
-        if let Some(entry) = self.entries.get(&key) {
+        let key = lowered(requested);
+        if let Some(entry) = self.entries.get(&*key) {
             return Some(ResolvedModel {
                 upstream_id: entry.upstream_id.clone(),
                 context_window: entry.context_window,
@@ -199,6 +200,17 @@ impl Default for ModelMap {
 
 /// `created_at` for configured names whose upstream model is not built in.
 const CONFIGURED_CREATED_AT: &str = "2025-01-01T00:00:00Z";
+
+/// A model name as it is looked up: trimmed and in lower case, borrowed when it already is
+/// (as clients send it), so resolving a request's model allocates only its result.
+fn lowered(name: &str) -> Cow<'_, str> {
+    let name = name.trim();
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(name)
+    }
+}
 
 fn info(id: &str, display_name: &str, created_at: &str) -> ModelInfo {
     ModelInfo {

@@ -194,14 +194,16 @@ pub(crate) fn resolve_claude_name(requested: &str) -> Option<&'static UpstreamMo
 
 /// `(family, major, minor)` of a Claude model name, or `None` when it is not one.
 fn parse_claude_name(requested: &str) -> Option<(Family, u32, u32)> {
-    let lowered = requested.trim().to_ascii_lowercase();
+    let lowered = super::lowered(requested);
     let name = strip_decorations(&lowered);
     let mut tokens = name.split('-');
     if tokens.next()? != "claude" {
         return None;
     }
     let mut family = None;
-    let mut numbers: Vec<u32> = Vec::with_capacity(2);
+    // Major and minor; a third number makes it no Claude name.
+    let mut numbers = [0u32; 2];
+    let mut count = 0;
     for token in tokens {
         if let Some(f) = Family::parse(token) {
             if family.replace(f).is_some() {
@@ -210,13 +212,14 @@ fn parse_claude_name(requested: &str) -> Option<(Family, u32, u32)> {
             continue;
         }
         for part in token.split('.') {
-            numbers.push(part.parse().ok()?);
+            *numbers.get_mut(count)? = part.parse().ok()?;
+            count += 1;
         }
     }
     let family = family?;
-    match numbers.as_slice() {
-        [major] => Some((family, *major, 0)),
-        [major, minor] => Some((family, *major, *minor)),
+    match (count, numbers) {
+        (1, [major, _]) => Some((family, major, 0)),
+        (2, [major, minor]) => Some((family, major, minor)),
         _ => None,
     }
 }

@@ -17,6 +17,8 @@ fn claude_names_in_every_spelling_resolve() {
         ("claude-sonnet-4.5", "claude-sonnet-4.5"),
         ("claude-sonnet-4-5-20250929", "claude-sonnet-4.5"),
         ("Claude-Sonnet-4-5-20250929", "claude-sonnet-4.5"),
+        ("  CLAUDE-OPUS-4-8 ", "claude-opus-4.8"),
+        (" claude-haiku-4.5\t", "claude-haiku-4.5"),
         ("claude-sonnet-4-20250514", "claude-sonnet-4"),
         ("claude-sonnet-4-0", "claude-sonnet-4"),
         ("claude-sonnet-4-6", "claude-sonnet-4.6"),
@@ -88,6 +90,10 @@ fn unknown_names_are_errors_that_name_the_model_and_list_known_ones() {
         "gpt-4o",
         "claude-sonnet-4-7",
         "claude-instant-1",
+        // A third number names no Claude model.
+        "claude-sonnet-4-5-1",
+        "claude-opus-4.8.1",
+        "claude-sonnet",
         "q-custom-model",
         "",
     ] {
