@@ -25,6 +25,7 @@ use std::fmt::Write as _;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
+use tokio::task::futures::TaskLocalFuture;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::field::RecordFields;
@@ -51,7 +52,7 @@ pub fn current() -> Option<Arc<RequestLog>> {
 }
 
 /// Runs `fut` as part of the request `ctx`: its log lines carry the request's id.
-pub fn scope<F: Future>(ctx: Arc<RequestLog>, fut: F) -> impl Future<Output = F::Output> {
+pub fn scope<F: Future>(ctx: Arc<RequestLog>, fut: F) -> TaskLocalFuture<Arc<RequestLog>, F> {
     REQUEST.scope(ctx, fut)
 }
 

@@ -11,8 +11,12 @@ use axum::middleware::Next;
 use axum::response::Response;
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use subtle::ConstantTimeEq;
+use tokio::task::futures::TaskLocalFuture;
 
 /// Attached to every request by [`request_context`].
 #[derive(Debug, Clone)]
@@ -25,24 +29,80 @@ pub struct RequestCtx {
 /// Assigns the request id and stamps it on the response. Everything the request logs
 /// while its handler runs (and its stream, see [`crate::logging`]) carries the id,
 /// method and path, so every line of a request can be found by its id.
-pub async fn request_context(mut req: Request, next: Next) -> Response {
-    let request_id = format!("req_{}", uuid::Uuid::new_v4().simple());
-    let log = Arc::new(RequestLog {
-        request_id: request_id.clone(),
-        method: req.method().to_string(),
-        path: req.uri().path().to_owned(),
-    });
-    req.extensions_mut().insert(RequestCtx {
-        request_id: request_id.clone(),
-        client_key: None,
-    });
-    let mut resp = logging::scope(log, next.run(req)).await;
-    if !resp.headers().contains_key("request-id")
-        && let Ok(v) = HeaderValue::from_str(&request_id)
-    {
-        resp.headers_mut().insert("request-id", v);
+///
+/// It wraps the whole router (`routes::app`) as a plain service with a future of its own
+/// type, rather than being an axum `from_fn` layer: a layer is applied to each route
+/// separately and costs every request a clone of the boxed route service, a boxed `Next`
+/// and a boxed future (docs/benchmarks.md, fourteenth round). Wrapping the router also
+/// runs it before routing, so unknown paths and methods get their id too.
+#[derive(Debug, Clone)]
+pub struct RequestContext<S> {
+    inner: S,
+}
+
+impl<S> RequestContext<S> {
+    pub fn new(inner: S) -> Self {
+        RequestContext { inner }
     }
-    resp
+}
+
+impl<S, B> tower::Service<axum::http::Request<B>> for RequestContext<S>
+where
+    S: tower::Service<axum::http::Request<B>, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = ContextFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: axum::http::Request<B>) -> Self::Future {
+        let request_id = format!("req_{}", uuid::Uuid::new_v4().simple());
+        let header = HeaderValue::from_str(&request_id).ok();
+        let log = Arc::new(RequestLog {
+            request_id: request_id.clone(),
+            method: req.method().to_string(),
+            path: req.uri().path().to_owned(),
+        });
+        req.extensions_mut().insert(RequestCtx {
+            request_id,
+            client_key: None,
+        });
+        ContextFuture {
+            inner: logging::scope(log, self.inner.call(req)),
+            header,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The routed request's future, run as part of its request; stamps `request-id` on
+    /// the response unless the handler already did.
+    pub struct ContextFuture<F> {
+        #[pin]
+        inner: TaskLocalFuture<Arc<RequestLog>, F>,
+        header: Option<HeaderValue>,
+    }
+}
+
+impl<F, E> Future for ContextFuture<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut resp = std::task::ready!(this.inner.poll(cx))?;
+        if !resp.headers().contains_key("request-id")
+            && let Some(v) = this.header.take()
+        {
+            resp.headers_mut().insert("request-id", v);
+        }
+        Poll::Ready(Ok(resp))
+    }
 }
 
 /// A configured key, stored only as its digest.

@@ -8,16 +8,22 @@ pub mod messages;
 mod probes;
 
 use crate::error::GatewayError;
-use crate::middleware::{RequestCtx, client_auth, request_context};
+use crate::middleware::{RequestContext, RequestCtx, client_auth};
 use crate::state::AppState;
 use axum::Extension;
 use axum::Router;
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::middleware::from_fn_with_state;
 use axum::response::Response;
 use axum::routing::{get, post};
 
+/// The service connections are served by: the router, each request run in its context
+/// (request id, log lines).
+pub fn app(state: AppState) -> RequestContext<Router> {
+    RequestContext::new(router(state))
+}
+
 /// The whole router.
-pub fn router(state: AppState) -> Router {
+fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/v1/messages", post(messages::handle))
         .route("/v1/messages/count_tokens", post(api::count_tokens))
@@ -31,7 +37,6 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(from_fn(request_context))
         .with_state(state)
 }
 

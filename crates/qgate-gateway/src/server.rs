@@ -7,6 +7,7 @@
 pub mod workers;
 
 use crate::config::ServerConfig;
+use crate::middleware::RequestContext;
 use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -18,6 +19,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use workers::WorkerPool;
+
+/// What every connection is served by (`routes::app`).
+pub type App = RequestContext<Router>;
 
 /// Largest request head (request line + headers) accepted; larger gets 431.
 const MAX_HEAD_BYTES: usize = 128 * 1024;
@@ -43,7 +47,7 @@ pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
 /// each connection is handed to a worker thread; the pool is stopped once drained.
 pub async fn serve(
     listener: TcpListener,
-    app: Router,
+    app: App,
     cfg: &ServerConfig,
     workers: Option<Arc<WorkerPool>>,
     shutdown: CancellationToken,
@@ -118,7 +122,7 @@ pub async fn serve(
 async fn serve_one(
     builder: http1::Builder,
     stream: TcpStream,
-    service: TowerToHyperService<Router>,
+    service: TowerToHyperService<App>,
     watcher: Watcher,
     _permit: OwnedSemaphorePermit,
 ) {

@@ -282,7 +282,7 @@ pub async fn start(cfg: Config, listener: TcpListener) -> Result<GatewayHandle, 
     if let Some(c) = &cluster {
         c.initial_sync(&state).await;
     }
-    let app = crate::routes::router(state.clone());
+    let app = crate::routes::app(state.clone());
     let server_cfg = cfg.server.clone();
     let server_shutdown = shutdown.clone();
     let server_workers = workers.clone();

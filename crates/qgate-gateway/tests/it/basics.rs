@@ -163,6 +163,41 @@ async fn probes_query_strings_and_unknown_paths() {
     assert_eq!(v["error"]["type"], "not_found_error");
 }
 
+/// Every response carries its own `request-id`, whatever answered it: a handler, the
+/// router's fallbacks, or an error from the request's body.
+#[tokio::test]
+async fn every_response_has_its_own_request_id() {
+    let env = TestEnv::start(Opts::accounts(1)).await;
+    let mut ids = Vec::new();
+    let responses = [
+        env.post("/v1/messages", &hello("id please")).await,
+        env.http.get(env.url("/v2/nothing")).send().await.unwrap(),
+        env.http.put(env.url("/v1/messages")).send().await.unwrap(),
+        env.http.get(env.url("/")).send().await.unwrap(),
+        env.http
+            .post(env.url("/v1/messages"))
+            .header("content-type", "application/json")
+            .body("{")
+            .send()
+            .await
+            .unwrap(),
+    ];
+    for (r, status) in responses.into_iter().zip([200, 404, 400, 200, 400]) {
+        assert_eq!(r.status().as_u16(), status);
+        let id = r.headers()["request-id"].to_str().unwrap().to_owned();
+        let hex = id.strip_prefix("req_").unwrap_or_default();
+        assert!(
+            hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{id}"
+        );
+        assert_eq!(r.headers().get_all("request-id").iter().count(), 1);
+        ids.push(id);
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 5, "ids repeat: {ids:?}");
+}
+
 #[tokio::test]
 async fn unknown_model_is_a_not_found_error() {
     let env = TestEnv::start(Opts::accounts(1)).await;
