@@ -98,9 +98,9 @@ impl StreamEvent {
 /// delta (docs/benchmarks.md, fourteenth round).
 fn write_json_str(out: &mut Vec<u8>, text: &str) {
     // A fold, not `any`: without the early exit the compiler checks many bytes at a time.
-    let needs_escape = text
-        .bytes()
-        .fold(false, |found, b| found | (b == b'"') | (b == b'\\') | (b < 0x20));
+    let needs_escape = text.bytes().fold(false, |found, b| {
+        found | (b == b'"') | (b == b'\\') | (b < 0x20)
+    });
     if needs_escape {
         write_json_value(out, text);
     } else {

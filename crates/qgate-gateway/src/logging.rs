@@ -3,7 +3,7 @@
 //! Every line logged while a request is handled carries the request's id, method and path
 //! (`request{request_id=… method=… path=…}:` in text, a `span` object in JSON), so all of
 //! a request's lines can be found by its id. The context is a task-local set by
-//! [`crate::middleware::request_context`] and carried into the stream's future (which the
+//! [`crate::middleware::RequestContext`] and carried into the stream's future (which the
 //! response body polls after the handler has returned), not a
 //! `tracing` span: the span registry keeps one slot per span that was ever open at once,
 //! each with a small map allocated for the fmt layer's fields and kept for reuse, and
@@ -246,8 +246,27 @@ impl Visit for TextVisitor<'_> {
             self.field(field, |out| write!(out, "{value:?}"));
         }
     }
+    /// The error, then its chain as the default writes it: ` name.sources=[a, b]`.
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.field(field, |out| write!(out, "{value}"));
+        self.field(field, |out| {
+            write!(out, "{value}")?;
+            let mut source = value.source();
+            if source.is_some() {
+                write!(out.0, " {}.sources=[", field.name())?;
+            }
+            let mut first = true;
+            while let Some(s) = source {
+                if !std::mem::take(&mut first) {
+                    out.0.write_str(", ")?;
+                }
+                write!(out, "{s}")?;
+                source = s.source();
+            }
+            if !first {
+                out.0.write_char(']')?;
+            }
+            Ok(())
+        });
     }
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         self.field(field, |out| write!(out, "{value:?}"));
@@ -531,6 +550,20 @@ mod tests {
         );
     }
 
+    /// An error with a source, to check the chain's layout.
+    #[derive(Debug)]
+    struct Chained(std::io::Error);
+    impl std::fmt::Display for Chained {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("outer")
+        }
+    }
+    impl std::error::Error for Chained {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
     /// Lines without their time (the first 27 bytes).
     fn untimed(text: &str) -> Vec<String> {
         text.lines().map(|l| l[27..].to_owned()).collect()
@@ -556,6 +589,7 @@ mod tests {
             });
             tracing::warn!(
                 error = &std::io::Error::other("refused") as &dyn std::error::Error,
+                chained = &Chained(std::io::Error::other("inner")) as &dyn std::error::Error,
                 "outside"
             );
         };
@@ -563,6 +597,10 @@ mod tests {
         let default = lines_of(Text, events);
         assert_eq!(untimed(&ours), untimed(&default), "{ours}\n{default}");
         assert_eq!(ours.lines().count(), 3, "{ours}");
+        assert!(
+            ours.contains(" error=refused chained=outer chained.sources=[inner]\n"),
+            "{ours}"
+        );
         assert!(ours.contains(" account=\"sim-1\" n=3 delta=-4 stream=true model=claude-sonnet-4-5 stop=Some(\"end_turn\") type=\"x\""), "{ours}");
     }
 

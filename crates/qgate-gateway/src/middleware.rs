@@ -18,7 +18,7 @@ use std::task::{Context, Poll};
 use subtle::ConstantTimeEq;
 use tokio::task::futures::TaskLocalFuture;
 
-/// Attached to every request by [`request_context`].
+/// Attached to every request by [`RequestContext`].
 #[derive(Debug, Clone)]
 pub struct RequestCtx {
     pub request_id: String,
@@ -33,8 +33,9 @@ pub struct RequestCtx {
 /// It wraps the whole router (`routes::app`) as a plain service with a future of its own
 /// type, rather than being an axum `from_fn` layer: a layer is applied to each route
 /// separately and costs every request a clone of the boxed route service, a boxed `Next`
-/// and a boxed future (docs/benchmarks.md, fourteenth round). Wrapping the router also
-/// runs it before routing, so unknown paths and methods get their id too.
+/// and a boxed future (docs/benchmarks.md, fourteenth round). Around the router it runs
+/// before routing, so the fallbacks for unknown paths and methods get the context too,
+/// as they did under the layer.
 #[derive(Debug, Clone)]
 pub struct RequestContext<S> {
     inner: S,
