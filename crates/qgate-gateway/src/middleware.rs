@@ -5,9 +5,8 @@
 use crate::error::GatewayError;
 use crate::logging::{self, RequestLog};
 use crate::state::AppState;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue};
-use axum::middleware::Next;
 use axum::response::Response;
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
@@ -177,42 +176,142 @@ pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-/// Client routes: requires a configured key when any exists.
-pub async fn client_auth(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let ring = state.keys.load();
-    if ring.is_empty() {
-        return next.run(req).await;
+/// Client routes: requires a configured key when any exists, and holds the key's
+/// concurrency slot in the response body until its last byte.
+///
+/// A tower layer of its own rather than an axum `from_fn` middleware: the route layer is
+/// still boxed by axum, but a request no longer pays for a boxed `Next`, a boxed future
+/// and a clone of the route inside it (docs/benchmarks.md, fourteenth round).
+#[derive(Debug, Clone)]
+pub struct ClientAuthLayer {
+    state: AppState,
+}
+
+impl ClientAuthLayer {
+    pub fn new(state: AppState) -> Self {
+        ClientAuthLayer { state }
     }
-    let ctx = req.extensions().get::<RequestCtx>().cloned();
-    let request_id = ctx.as_ref().map(|c| c.request_id.clone());
-    let Some(entry) = presented_key(req.headers()).and_then(|k| ring.find(k)) else {
-        tracing::info!(request_id = ?request_id, outcome = "unauthenticated", "client key rejected");
-        return GatewayError::Unauthenticated.into_response_with_id(request_id.as_deref());
-    };
-    // Limits apply to the key, whichever connection it comes on; the guard rides in the
-    // response body so a stream keeps its slot until its last byte or the client leaves.
-    let guard = match state.key_book.admit(entry, crate::dispatch::now_ms()) {
-        Ok(guard) => guard,
-        Err(refusal) => {
-            state
-                .metrics
-                .record_key_refusal(&entry.name, refusal.label());
-            tracing::info!(request_id = ?request_id, key = %entry.name,
-                limit = refusal.label(), outcome = "client_rate_limited", "client key limited");
-            return GatewayError::ClientRateLimited {
-                retry_after: refusal.retry_after(),
-            }
-            .into_response_with_id(request_id.as_deref());
+}
+
+impl<S> tower::Layer<S> for ClientAuthLayer {
+    type Service = ClientAuth<S>;
+
+    fn layer(&self, inner: S) -> ClientAuth<S> {
+        ClientAuth {
+            state: self.state.clone(),
+            inner,
         }
-    };
-    if let Some(mut ctx) = ctx {
-        ctx.client_key = Some(entry.name.clone());
-        req.extensions_mut().insert(ctx);
     }
-    let resp = next.run(req).await;
-    let (parts, body) = resp.into_parts();
-    Response::from_parts(
-        parts,
-        axum::body::Body::new(crate::keys::GuardedBody::new(body, guard)),
-    )
+}
+
+/// The service [`ClientAuthLayer`] puts in front of each client route.
+#[derive(Debug, Clone)]
+pub struct ClientAuth<S> {
+    state: AppState,
+    inner: S,
+}
+
+impl<S> tower::Service<Request> for ClientAuth<S>
+where
+    S: tower::Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = AuthFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        let state = &self.state;
+        let ring = state.keys.load();
+        if ring.is_empty() {
+            return AuthFuture::Pass {
+                inner: self.inner.call(req),
+            };
+        }
+        let request_id = req
+            .extensions()
+            .get::<RequestCtx>()
+            .map(|c| c.request_id.clone());
+        let Some(entry) = presented_key(req.headers()).and_then(|k| ring.find(k)) else {
+            tracing::info!(request_id = ?request_id, outcome = "unauthenticated", "client key rejected");
+            return AuthFuture::done(
+                GatewayError::Unauthenticated.into_response_with_id(request_id.as_deref()),
+            );
+        };
+        // Limits apply to the key, whichever connection it comes on; the guard rides in the
+        // response body so a stream keeps its slot until its last byte or the client leaves.
+        let guard = match state.key_book.admit(entry, crate::dispatch::now_ms()) {
+            Ok(guard) => guard,
+            Err(refusal) => {
+                state
+                    .metrics
+                    .record_key_refusal(&entry.name, refusal.label());
+                tracing::info!(request_id = ?request_id, key = %entry.name,
+                    limit = refusal.label(), outcome = "client_rate_limited", "client key limited");
+                return AuthFuture::done(
+                    GatewayError::ClientRateLimited {
+                        retry_after: refusal.retry_after(),
+                    }
+                    .into_response_with_id(request_id.as_deref()),
+                );
+            }
+        };
+        if let Some(ctx) = req.extensions_mut().get_mut::<RequestCtx>() {
+            ctx.client_key = Some(entry.name.clone());
+        }
+        AuthFuture::Guarded {
+            inner: self.inner.call(req),
+            guard: Some(guard),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A client route's future: passed through, with the key's guard moved into the
+    /// response body, or an error response decided before the route ran.
+    #[project = AuthProj]
+    pub enum AuthFuture<F> {
+        Pass { #[pin] inner: F },
+        Guarded { #[pin] inner: F, guard: Option<crate::keys::ClientGuard> },
+        Done { response: Option<Response> },
+    }
+}
+
+impl<F> AuthFuture<F> {
+    fn done(response: Response) -> Self {
+        AuthFuture::Done {
+            response: Some(response),
+        }
+    }
+}
+
+impl<F, E> Future for AuthFuture<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            AuthProj::Pass { inner } => inner.poll(cx),
+            AuthProj::Guarded { inner, guard } => {
+                let resp = std::task::ready!(inner.poll(cx))?;
+                let Some(guard) = guard.take() else {
+                    return Poll::Ready(Ok(resp));
+                };
+                let (parts, body) = resp.into_parts();
+                Poll::Ready(Ok(Response::from_parts(
+                    parts,
+                    axum::body::Body::new(crate::keys::GuardedBody::new(body, guard)),
+                )))
+            }
+            AuthProj::Done { response } => match response.take() {
+                Some(resp) => Poll::Ready(Ok(resp)),
+                None => Poll::Pending,
+            },
+        }
+    }
 }

@@ -8,11 +8,10 @@ pub mod messages;
 mod probes;
 
 use crate::error::GatewayError;
-use crate::middleware::{RequestContext, RequestCtx, client_auth};
+use crate::middleware::{ClientAuthLayer, RequestContext, RequestCtx};
 use crate::state::AppState;
 use axum::Extension;
 use axum::Router;
-use axum::middleware::from_fn_with_state;
 use axum::response::Response;
 use axum::routing::{get, post};
 
@@ -29,7 +28,7 @@ fn router(state: AppState) -> Router {
         .route("/v1/messages/count_tokens", post(api::count_tokens))
         .route("/v1/models", get(api::list_models))
         .route("/v1/models/{id}", get(api::get_model))
-        .route_layer(from_fn_with_state(state.clone(), client_auth));
+        .route_layer(ClientAuthLayer::new(state.clone()));
     let public = Router::new().route("/", get(probes::root).head(probes::root_head));
     Router::new()
         .merge(api)
