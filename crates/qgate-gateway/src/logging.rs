@@ -360,6 +360,12 @@ impl JsonFields<'_> {
         self.line.push(':');
     }
 
+    /// An integer is written as it displays; writing to a `String` cannot fail.
+    fn integer(&mut self, field: &Field, value: impl std::fmt::Display) {
+        self.key(field);
+        let _ = write!(self.line, "{value}");
+    }
+
     fn display(&mut self, field: &Field, value: std::fmt::Arguments<'_>) {
         self.key(field);
         self.line.push('"');
@@ -378,16 +384,10 @@ impl Visit for JsonFields<'_> {
             .push_str(&serde_json::Value::from(value).to_string());
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.key(field);
-        if self.result.is_ok() {
-            self.result = write!(self.line, "{value}");
-        }
+        self.integer(field, value);
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.key(field);
-        if self.result.is_ok() {
-            self.result = write!(self.line, "{value}");
-        }
+        self.integer(field, value);
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
         self.key(field);

@@ -227,8 +227,9 @@ where
         let state = &self.state;
         let ring = state.keys.load();
         if ring.is_empty() {
-            return AuthFuture::Pass {
+            return AuthFuture::Route {
                 inner: self.inner.call(req),
+                guard: None,
             };
         }
         let request_id = req
@@ -262,7 +263,7 @@ where
         if let Some(ctx) = req.extensions_mut().get_mut::<RequestCtx>() {
             ctx.client_key = Some(entry.name.clone());
         }
-        AuthFuture::Guarded {
+        AuthFuture::Route {
             inner: self.inner.call(req),
             guard: Some(guard),
         }
@@ -270,12 +271,12 @@ where
 }
 
 pin_project_lite::pin_project! {
-    /// A client route's future: passed through, with the key's guard moved into the
-    /// response body, or an error response decided before the route ran.
+    /// A client route's future: the route's, with the key's guard (when keys are
+    /// configured) moved into the response body; or an error response decided before the
+    /// route ran.
     #[project = AuthProj]
     pub enum AuthFuture<F> {
-        Pass { #[pin] inner: F },
-        Guarded { #[pin] inner: F, guard: Option<crate::keys::ClientGuard> },
+        Route { #[pin] inner: F, guard: Option<crate::keys::ClientGuard> },
         Done { response: Option<Response> },
     }
 }
@@ -296,8 +297,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project() {
-            AuthProj::Pass { inner } => inner.poll(cx),
-            AuthProj::Guarded { inner, guard } => {
+            AuthProj::Route { inner, guard } => {
                 let resp = std::task::ready!(inner.poll(cx))?;
                 let Some(guard) = guard.take() else {
                     return Poll::Ready(Ok(resp));
